@@ -1,0 +1,145 @@
+//! Capability traits: what application code needs from a reactor, implemented by the real
+//! `torsion_reactor::Reactor` and by the test kit's `Clock` and `MemoryReactor`, so code
+//! generic over them is tested without sockets, processes or sleeping.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Duration;
+
+use crate::error::SpawnError;
+use crate::{
+    Address, ClientFactory, DelayedCall, Factory, ProcessBuilder, ProcessProtocol, ProcessTransport,
+};
+
+/// Scheduling (Twisted's `IReactorTime`).
+pub trait ReactorTime {
+    /// Seconds since this clock's origin (**[deliberate]**: a monotonic clock, CONTRACT A2).
+    fn seconds(&self) -> f64;
+
+    /// Run `f` once, `delay` from now (CONTRACT A1). The boxed form, usable through
+    /// `dyn ReactorTime`; see [`call_later`](Self::call_later).
+    fn call_later_boxed(&self, delay: Duration, f: Box<dyn FnOnce()>) -> DelayedCall;
+
+    /// Run `f` once, `delay` from now (CONTRACT A1). A negative delay cannot be expressed;
+    /// use [`delay_from_secs`](crate::time::delay_from_secs) to check Twisted-style
+    /// floating-point seconds.
+    #[doc(alias = "callLater")]
+    fn call_later<F>(&self, delay: Duration, f: F) -> DelayedCall
+    where
+        F: FnOnce() + 'static,
+        Self: Sized,
+    {
+        self.call_later_boxed(delay, Box::new(f))
+    }
+
+    /// The calls not yet run or cancelled, earliest first (CONTRACT A11).
+    #[doc(alias = "getDelayedCalls")]
+    fn delayed_calls(&self) -> Vec<DelayedCall>;
+}
+
+/// A listening socket (Twisted's `IListeningPort`).
+pub trait ListeningPort: fmt::Debug {
+    /// The address actually bound (with the real port when port 0 was asked for).
+    #[doc(alias = "getHost")]
+    fn host(&self) -> Address;
+
+    /// Stop accepting and close the socket; the address is free when this returns.
+    /// Existing connections are not affected. Calling it twice is a no-op.
+    #[doc(alias = "stopListening")]
+    fn stop_listening(&self);
+}
+
+/// An outgoing connection attempt (Twisted's `IConnector`).
+pub trait Connector: fmt::Debug {
+    /// Cancel the attempt if it has not completed; the factory gets
+    /// `client_connection_failed(Reason::Cancelled)` from the loop. No-op otherwise.
+    #[doc(alias = "stopConnecting")]
+    fn stop_connecting(&self);
+
+    /// Where the attempt goes.
+    #[doc(alias = "getDestination")]
+    fn destination(&self) -> Address;
+}
+
+/// TCP (Twisted's `IReactorTCP`).
+pub trait ReactorTcp {
+    /// Listen on `addr` (port 0 picks a free port), building a protocol per connection.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `socket`/`bind`/`listen` (`AddrInUse`, `PermissionDenied`, ...).
+    #[doc(alias = "listenTCP")]
+    fn listen_tcp(
+        &self,
+        addr: SocketAddr,
+        factory: Rc<dyn Factory>,
+    ) -> io::Result<Rc<dyn ListeningPort>>;
+
+    /// Connect to `addr`. Never fails synchronously: success is `build_protocol` then
+    /// `connection_made`; failure is `client_connection_failed` from the loop, with a
+    /// reason that says why (refused, timed out, unreachable).
+    #[doc(alias = "connectTCP")]
+    fn connect_tcp(
+        &self,
+        addr: SocketAddr,
+        factory: Rc<dyn ClientFactory>,
+        timeout: Option<Duration>,
+    ) -> Rc<dyn Connector>;
+}
+
+/// Options of a Unix listening socket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnixListenOptions {
+    /// Remove a socket file left at the path by a dead server before binding (only a
+    /// socket, and only when no server answers on it). Off by default: an existing file is
+    /// an `AddrInUse` error.
+    pub remove_stale: bool,
+    /// Remove the socket file when listening stops.
+    pub unlink_on_stop: bool,
+}
+
+/// Unix stream sockets (Twisted's `IReactorUNIX`).
+pub trait ReactorUnix {
+    /// Listen on the socket file `path`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `bind`/`listen`; `AddrInUse` if the path exists and
+    /// `remove_stale` was not asked for or a live server answers there.
+    #[doc(alias = "listenUNIX")]
+    fn listen_unix(
+        &self,
+        path: &Path,
+        factory: Rc<dyn Factory>,
+        options: UnixListenOptions,
+    ) -> io::Result<Rc<dyn ListeningPort>>;
+
+    /// Connect to the socket file `path`; as [`ReactorTcp::connect_tcp`].
+    #[doc(alias = "connectUNIX")]
+    fn connect_unix(
+        &self,
+        path: PathBuf,
+        factory: Rc<dyn ClientFactory>,
+        timeout: Option<Duration>,
+    ) -> Rc<dyn Connector>;
+}
+
+/// Child processes (Twisted's `IReactorProcess`).
+pub trait ReactorProcess {
+    /// Spawn the child `builder` describes, driven by `protocol` (CONTRACT F1, G).
+    /// `connection_made` runs before this returns; every other callback comes from the loop.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] naming the failed step, the errno and the program (CONTRACT G8).
+    #[doc(alias = "spawnProcess")]
+    fn spawn_process(
+        &self,
+        builder: &ProcessBuilder,
+        protocol: Box<dyn ProcessProtocol>,
+    ) -> Result<Rc<dyn ProcessTransport>, SpawnError>;
+}
