@@ -1,1 +1,67 @@
-//! placeholder
+//! torsion's reactor: a single-threaded, Twisted-style event loop on mio.
+//!
+//! The layers, bottom up:
+//!
+//! - [`Reactor`]: the loop. A slab of [`Selectable`]s keyed by generation-checked mio
+//!   tokens, level-triggered dispatch over mio's edges with a fairness budget, timers
+//!   ([`DelayedCall`](torsion_transport::DelayedCall) on the monotonic clock), calls from
+//!   other threads ([`ThreadHandle`]), system event triggers, signals, graceful shutdown.
+//! - [`FileDescriptor`]: the write side every stream transport shares — buffer, producers,
+//!   closing, half-closing.
+//! - [`StreamTransport`]: a connected TCP or Unix socket driving a
+//!   [`Protocol`](torsion_transport::Protocol).
+//!
+//! # Example
+//!
+//! Timers and stopping:
+//!
+//! ```
+//! use std::cell::Cell;
+//! use std::rc::Rc;
+//! use std::time::Duration;
+//! use torsion_reactor::Reactor;
+//!
+//! let reactor = Reactor::new()?;
+//! let ticks = Rc::new(Cell::new(0));
+//! let (r, t) = (reactor.clone(), ticks.clone());
+//! reactor.call_when_running(move || {
+//!     let r2 = r.clone();
+//!     r.call_later(Duration::from_millis(1), move || {
+//!         t.set(t.get() + 1);
+//!         r2.stop().unwrap();
+//!     });
+//! });
+//! reactor.run()?;
+//! assert_eq!(ticks.get(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Re-entrancy
+//!
+//! No borrow is held across a call into user code, and transports never call their
+//! protocol synchronously: `lose_connection` inside `data_received` marks the transport,
+//! and `connection_lost` arrives from the loop. A panic in a callback is caught at the
+//! dispatch boundary, logged, and closes only that connection (or skips that timer).
+#![deny(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+#![warn(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod error;
+pub mod events;
+pub mod fdesc;
+mod reactor;
+pub mod selectable;
+mod signals;
+pub mod stream;
+mod sys;
+mod thread;
+
+pub use error::{ReactorError, ReactorGone};
+pub use events::{Event, Phase, TriggerId};
+pub use fdesc::{FileDescriptor, WriteOutcome, WriteSink};
+pub use mio::Token;
+pub use reactor::{READ_BUDGET, Reactor, ShutdownHold, WeakReactor};
+pub use selectable::{IoStatus, Selectable};
+pub use signals::SignalId;
+pub use stream::{StreamSocket, StreamTransport};
+pub use thread::ThreadHandle;

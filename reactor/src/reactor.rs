@@ -1,0 +1,892 @@
+//! The loop: selectables, timers, thread calls, system events, signals (CONTRACT A, B, C).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Registry, Token};
+use slab::Slab;
+use torsion_transport::{DelayedCall, ReactorTime, Reason, Signal, TimerQueue};
+
+use crate::error::ReactorError;
+use crate::events::{Event, Phase, TriggerId, Triggers};
+use crate::selectable::{IoStatus, Selectable};
+use crate::signals::{SignalId, Signals};
+use crate::thread::{ThreadHandle, ThreadShared};
+
+/// Token of the cross-thread waker.
+pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
+/// Token of the signal self-pipe.
+pub(crate) const SIGNAL_TOKEN: Token = Token(usize::MAX - 1);
+/// Reads a selectable may do per dispatch before yielding (CONTRACT C4).
+pub const READ_BUDGET: usize = 16;
+
+struct Entry {
+    sel: Rc<dyn Selectable>,
+    generation: u32,
+    reading: bool,
+    writing: bool,
+    readable: bool,
+    writable: bool,
+    queued: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RunState {
+    /// Never run, or crashed: `run` may be called.
+    Idle,
+    Running,
+    /// `stop` was called; shutdown is in progress.
+    Stopping,
+    /// Shut down; cannot run again.
+    Stopped,
+}
+
+pub(crate) struct Inner {
+    poll: RefCell<Poll>,
+    registry: Registry,
+    events: RefCell<Events>,
+    slab: RefCell<Slab<Entry>>,
+    generation: Cell<u32>,
+    pending: RefCell<Vec<Token>>,
+    deferred: RefCell<Vec<(Token, Reason)>>,
+    timers: TimerQueue,
+    origin: Instant,
+    pub(crate) thread: std::sync::Arc<ThreadShared>,
+    state: Cell<RunState>,
+    stop_requested: Cell<bool>,
+    crash_requested: Cell<bool>,
+    in_iteration: Cell<bool>,
+    triggers: RefCell<Triggers>,
+    pub(crate) signals: Signals,
+    install_signal_handlers: Cell<bool>,
+    shutdown_grace: Cell<Duration>,
+    holds: Rc<Cell<usize>>,
+}
+
+/// A single-threaded, Twisted-style reactor on mio.
+///
+/// `Reactor` is a cheap handle (`Rc`): clone it into protocols and callbacks. Every method
+/// takes `&self` and may be called from inside any callback; changes asked for during a
+/// dispatch take effect after the callback returns (DESIGN, ownership rule 5). It is
+/// `!Send`: other threads use a [`ThreadHandle`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use torsion_reactor::Reactor;
+/// use torsion_transport::ReactorTime;
+///
+/// let reactor = Reactor::new()?;
+/// let r = reactor.clone();
+/// reactor.call_later(Duration::from_millis(5), move || r.stop().unwrap());
+/// reactor.run()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Reactor {
+    pub(crate) inner: Rc<Inner>,
+}
+
+impl fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reactor")
+            .field("state", &self.inner.state.get())
+            .field("selectables", &self.inner.slab.borrow().len())
+            .field("timers", &self.inner.timers)
+            .finish()
+    }
+}
+
+/// A weak handle on a reactor, for objects the reactor itself keeps alive.
+#[derive(Clone)]
+pub struct WeakReactor(Weak<Inner>);
+
+impl WeakReactor {
+    /// The reactor, if it still exists.
+    pub fn upgrade(&self) -> Option<Reactor> {
+        self.0.upgrade().map(|inner| Reactor { inner })
+    }
+}
+
+impl fmt::Debug for WeakReactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WeakReactor(..)")
+    }
+}
+
+/// Keeps the shutdown flush phase going while alive (see [`Reactor::hold_shutdown`]).
+#[derive(Debug)]
+pub struct ShutdownHold(Rc<Cell<usize>>);
+
+impl Drop for ShutdownHold {
+    fn drop(&mut self) {
+        self.0.set(self.0.get().saturating_sub(1));
+    }
+}
+
+pub(crate) fn catch<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => Some(r),
+        Err(panic) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".to_owned());
+            log::error!("{what} panicked: {msg}");
+            None
+        }
+    }
+}
+
+fn token_of(index: usize, generation: u32) -> Token {
+    Token(((generation as usize) << 32) | index)
+}
+
+fn split_token(token: Token) -> (usize, u32) {
+    (token.0 & 0xffff_ffff, (token.0 >> 32) as u32)
+}
+
+fn round_up_to_ms(d: Duration) -> Duration {
+    let ms = d.as_nanos().div_ceil(1_000_000);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+impl Reactor {
+    /// A new reactor with its own poller and waker.
+    ///
+    /// # Errors
+    ///
+    /// The OS error from creating the poller or the waker (fd exhaustion, usually).
+    pub fn new() -> io::Result<Reactor> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let thread = ThreadShared::new(&registry, WAKER_TOKEN)?;
+        let origin = Instant::now();
+        let timers = TimerQueue::new(Rc::new(move || origin.elapsed()));
+        let holds = Rc::new(Cell::new(0));
+        Ok(Reactor {
+            inner: Rc::new(Inner {
+                poll: RefCell::new(poll),
+                registry,
+                events: RefCell::new(Events::with_capacity(1024)),
+                slab: RefCell::new(Slab::new()),
+                generation: Cell::new(0),
+                pending: RefCell::new(Vec::new()),
+                deferred: RefCell::new(Vec::new()),
+                timers,
+                origin,
+                thread,
+                state: Cell::new(RunState::Idle),
+                stop_requested: Cell::new(false),
+                crash_requested: Cell::new(false),
+                in_iteration: Cell::new(false),
+                triggers: RefCell::new(Triggers::default()),
+                signals: Signals::default(),
+                install_signal_handlers: Cell::new(true),
+                shutdown_grace: Cell::new(Duration::from_secs(5)),
+                holds,
+            }),
+        })
+    }
+
+    /// A weak handle, for selectables and callbacks the reactor keeps alive itself.
+    pub fn downgrade(&self) -> WeakReactor {
+        WeakReactor(Rc::downgrade(&self.inner))
+    }
+
+    /// The mio registry, for selectables registering themselves.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    // ----- selectables ---------------------------------------------------------------
+
+    /// Add `sel` to the reactor and register its source; it is neither reading nor writing
+    /// until [`add_reader`](Self::add_reader)/[`add_writer`](Self::add_writer).
+    ///
+    /// # Errors
+    ///
+    /// The OS error from registration; the selectable is not kept.
+    pub fn register(&self, sel: Rc<dyn Selectable>) -> io::Result<Token> {
+        let generation = self.inner.generation.get().wrapping_add(1);
+        self.inner.generation.set(generation);
+        let index = self.inner.slab.borrow_mut().insert(Entry {
+            sel: sel.clone(),
+            generation,
+            reading: false,
+            writing: false,
+            readable: false,
+            writable: false,
+            queued: false,
+        });
+        if index >= 0xffff_fff0 {
+            self.inner.slab.borrow_mut().remove(index);
+            return Err(io::Error::other("too many selectables"));
+        }
+        let token = token_of(index, generation);
+        if let Err(e) = sel.register(&self.inner.registry, token) {
+            self.inner.slab.borrow_mut().remove(index);
+            return Err(e);
+        }
+        log::trace!("registered {} as {:?}", sel.describe(), token);
+        Ok(token)
+    }
+
+    fn with_entry<R>(&self, token: Token, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let (index, generation) = split_token(token);
+        let mut slab = self.inner.slab.borrow_mut();
+        match slab.get_mut(index) {
+            Some(e) if e.generation == generation => Some(f(e)),
+            _ => None,
+        }
+    }
+
+    fn enqueue(&self, token: Token) {
+        let first = self.with_entry(token, |e| !std::mem::replace(&mut e.queued, true));
+        if first == Some(true) {
+            self.inner.pending.borrow_mut().push(token);
+        }
+    }
+
+    /// Start reading `token` (idempotent, CONTRACT C1). The fd is tried once even without a
+    /// new readiness event.
+    #[doc(alias = "addReader")]
+    pub fn add_reader(&self, token: Token) {
+        if self
+            .with_entry(token, |e| {
+                e.reading = true;
+                e.readable = true;
+            })
+            .is_some()
+        {
+            self.enqueue(token);
+        }
+    }
+
+    /// Start writing `token` (idempotent, CONTRACT C1).
+    #[doc(alias = "addWriter")]
+    pub fn add_writer(&self, token: Token) {
+        if self
+            .with_entry(token, |e| {
+                e.writing = true;
+                e.writable = true;
+            })
+            .is_some()
+        {
+            self.enqueue(token);
+        }
+    }
+
+    /// Stop reading `token`; a no-op if it is not reading or not registered (CONTRACT C1).
+    #[doc(alias = "removeReader")]
+    pub fn remove_reader(&self, token: Token) {
+        self.with_entry(token, |e| e.reading = false);
+    }
+
+    /// Stop writing `token`; a no-op if it is not writing or not registered (CONTRACT C1).
+    #[doc(alias = "removeWriter")]
+    pub fn remove_writer(&self, token: Token) {
+        self.with_entry(token, |e| e.writing = false);
+    }
+
+    /// True if `token` is registered and reading.
+    pub fn is_reading(&self, token: Token) -> bool {
+        self.with_entry(token, |e| e.reading).unwrap_or(false)
+    }
+
+    /// True if `token` is registered and writing.
+    pub fn is_writing(&self, token: Token) -> bool {
+        self.with_entry(token, |e| e.writing).unwrap_or(false)
+    }
+
+    /// True if `token` is registered.
+    pub fn contains(&self, token: Token) -> bool {
+        self.with_entry(token, |_| ()).is_some()
+    }
+
+    /// Deregister `token` and forget it; returns the selectable. No `connection_lost` is
+    /// called. A no-op returning `None` for an unknown token.
+    pub fn remove(&self, token: Token) -> Option<Rc<dyn Selectable>> {
+        let (index, generation) = split_token(token);
+        let entry = {
+            let mut slab = self.inner.slab.borrow_mut();
+            match slab.get(index) {
+                Some(e) if e.generation == generation => slab.remove(index),
+                _ => return None,
+            }
+        };
+        if let Err(e) = entry.sel.deregister(&self.inner.registry) {
+            log::warn!("deregistering {}: {e}", entry.sel.describe());
+        }
+        log::trace!("removed {:?}", token);
+        Some(entry.sel)
+    }
+
+    /// Deregister and forget every selectable; returns them (Twisted's `removeAll`).
+    #[doc(alias = "removeAll")]
+    pub fn remove_all(&self) -> Vec<Rc<dyn Selectable>> {
+        let entries: Vec<Entry> = self.inner.slab.borrow_mut().drain().collect();
+        entries
+            .into_iter()
+            .map(|e| {
+                if let Err(err) = e.sel.deregister(&self.inner.registry) {
+                    log::warn!("deregistering {}: {err}", e.sel.describe());
+                }
+                e.sel
+            })
+            .collect()
+    }
+
+    /// Number of registered selectables.
+    pub fn selectable_count(&self) -> usize {
+        self.inner.slab.borrow().len()
+    }
+
+    /// Number of selectables currently reading.
+    pub fn reader_count(&self) -> usize {
+        self.inner
+            .slab
+            .borrow()
+            .iter()
+            .filter(|(_, e)| e.reading)
+            .count()
+    }
+
+    /// Number of selectables currently writing.
+    pub fn writer_count(&self) -> usize {
+        self.inner
+            .slab
+            .borrow()
+            .iter()
+            .filter(|(_, e)| e.writing)
+            .count()
+    }
+
+    /// Disconnect `token` from the loop with `reason`: on a later pass of the loop, never
+    /// inside this call (used by `abort_connection` and friends; DESIGN rule 4).
+    pub fn disconnect_later(&self, token: Token, reason: Reason) {
+        if self.contains(token) {
+            self.remove_reader(token);
+            self.remove_writer(token);
+            self.inner.deferred.borrow_mut().push((token, reason));
+        }
+    }
+
+    /// CONTRACT C2: reader removed first; a clean EOF on a half-closeable selectable only
+    /// ends the read side; otherwise the selectable is removed and gets `connection_lost`.
+    fn disconnect(&self, token: Token, sel: &Rc<dyn Selectable>, reason: Reason, from_read: bool) {
+        if !self.contains(token) {
+            return;
+        }
+        self.remove_reader(token);
+        if from_read
+            && reason.is_clean()
+            && catch("read_connection_lost", || sel.read_connection_lost()).unwrap_or(false)
+        {
+            return;
+        }
+        self.remove(token);
+        log::debug!("{} lost: {reason}", sel.describe());
+        catch("connection_lost", || sel.connection_lost(reason));
+    }
+
+    fn dispatch(&self, token: Token) {
+        let Some((sel, read)) = self.with_entry(token, |e| {
+            e.queued = false;
+            (e.sel.clone(), e.reading && e.readable)
+        }) else {
+            return;
+        };
+        log::trace!("dispatch {:?}", token);
+        if read {
+            match catch("do_read", || sel.do_read()) {
+                Some(Ok(IoStatus::Blocked)) => {
+                    self.with_entry(token, |e| e.readable = false);
+                }
+                Some(Ok(IoStatus::More)) => self.enqueue(token),
+                Some(Err(reason)) => return self.disconnect(token, &sel, reason, true),
+                None => {
+                    return self.disconnect(
+                        token,
+                        &sel,
+                        Reason::lost_because("do_read panicked"),
+                        false,
+                    );
+                }
+            }
+        }
+        let write = self
+            .with_entry(token, |e| e.writing && e.writable)
+            .unwrap_or(false);
+        if write {
+            match catch("do_write", || sel.do_write()) {
+                Some(Ok(IoStatus::Blocked)) => {
+                    self.with_entry(token, |e| {
+                        if e.writing {
+                            e.writable = false;
+                        }
+                    });
+                }
+                Some(Ok(IoStatus::More)) => self.enqueue(token),
+                Some(Err(reason)) => self.disconnect(token, &sel, reason, false),
+                None => self.disconnect(
+                    token,
+                    &sel,
+                    Reason::lost_because("do_write panicked"),
+                    false,
+                ),
+            }
+        }
+    }
+
+    // ----- timers --------------------------------------------------------------------
+
+    /// Run `f` once, `delay` from now (CONTRACT A1). See [`DelayedCall`].
+    #[doc(alias = "callLater")]
+    pub fn call_later<F: FnOnce() + 'static>(&self, delay: Duration, f: F) -> DelayedCall {
+        self.inner.timers.call_later(delay, Box::new(f))
+    }
+
+    /// Time since this reactor was created, on the monotonic clock (CONTRACT A2).
+    pub fn now(&self) -> Duration {
+        self.inner.origin.elapsed()
+    }
+
+    fn run_timers(&self) {
+        let timers = &self.inner.timers;
+        let now = timers.now();
+        let cutoff = timers.next_seq();
+        while let Some((_, f)) = timers.pop_due(now, Some(cutoff)) {
+            catch("a delayed call", f);
+        }
+    }
+
+    // ----- threads -------------------------------------------------------------------
+
+    /// A `Send` handle other threads use to run code on this reactor's thread (CONTRACT A13).
+    pub fn thread_handle(&self) -> ThreadHandle {
+        ThreadHandle::new(&self.inner.thread)
+    }
+
+    // ----- system events -------------------------------------------------------------
+
+    /// Run `f` once when `event` fires, in `phase` (CONTRACT B1).
+    #[doc(alias = "addSystemEventTrigger")]
+    pub fn add_system_event_trigger<F: FnOnce() + 'static>(
+        &self,
+        phase: Phase,
+        event: Event,
+        f: F,
+    ) -> TriggerId {
+        self.inner
+            .triggers
+            .borrow_mut()
+            .add(phase, event, Box::new(f))
+    }
+
+    /// Remove a trigger that has not run (CONTRACT B1).
+    ///
+    /// # Errors
+    ///
+    /// [`ReactorError::UnknownTrigger`] if it is unknown or already ran.
+    #[doc(alias = "removeSystemEventTrigger")]
+    pub fn remove_system_event_trigger(&self, id: TriggerId) -> Result<(), ReactorError> {
+        if self.inner.triggers.borrow_mut().remove(id) {
+            Ok(())
+        } else {
+            Err(ReactorError::UnknownTrigger)
+        }
+    }
+
+    /// Fire `event`: `before` triggers FIFO (including ones added meanwhile), then `during`,
+    /// then `after` (CONTRACT B2). A panicking trigger is logged; firing continues.
+    #[doc(alias = "fireSystemEvent")]
+    pub fn fire_system_event(&self, event: Event) {
+        for phase in [Phase::Before, Phase::During, Phase::After] {
+            loop {
+                let next = self.inner.triggers.borrow_mut().pop(phase, event);
+                match next {
+                    Some(f) => {
+                        catch("a system event trigger", f);
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// Run `f` when the reactor is running: at once if it is, else after `startup`, in
+    /// registration order, before any timer (CONTRACT B3).
+    #[doc(alias = "callWhenRunning")]
+    pub fn call_when_running<F: FnOnce() + 'static>(&self, f: F) {
+        if self.inner.state.get() == RunState::Running {
+            catch("call_when_running", f);
+        } else {
+            self.add_system_event_trigger(Phase::After, Event::Startup, f);
+        }
+    }
+
+    // ----- running -------------------------------------------------------------------
+
+    /// Whether `run` should install SIGINT/SIGTERM handlers that stop the reactor
+    /// (default `true`; CONTRACT B7).
+    pub fn set_install_signal_handlers(&self, yes: bool) {
+        self.inner.install_signal_handlers.set(yes);
+    }
+
+    /// How long shutdown waits for transports to flush and for [`ShutdownHold`]s to be
+    /// released before disconnecting everything (default 5 s; CONTRACT B5).
+    pub fn set_shutdown_grace(&self, grace: Duration) {
+        self.inner.shutdown_grace.set(grace);
+    }
+
+    /// Keep the shutdown flush phase going (up to the grace period) until the returned
+    /// hold is dropped: for work that must finish at shutdown, such as terminating children.
+    pub fn hold_shutdown(&self) -> ShutdownHold {
+        self.inner.holds.set(self.inner.holds.get() + 1);
+        ShutdownHold(self.inner.holds.clone())
+    }
+
+    /// True between `run` starting and shutdown beginning.
+    pub fn running(&self) -> bool {
+        self.inner.state.get() == RunState::Running
+    }
+
+    /// True once `stop` was called and shutdown is in progress or done.
+    pub fn stopping(&self) -> bool {
+        matches!(
+            self.inner.state.get(),
+            RunState::Stopping | RunState::Stopped
+        )
+    }
+
+    /// Ask the loop to stop (CONTRACT B4): only sets a flag; `shutdown` fires at the end of
+    /// the current iteration.
+    ///
+    /// # Errors
+    ///
+    /// [`ReactorError::NotRunning`] if the reactor is not running or already stopping.
+    pub fn stop(&self) -> Result<(), ReactorError> {
+        if self.inner.state.get() != RunState::Running || self.inner.stop_requested.get() {
+            return Err(ReactorError::NotRunning);
+        }
+        self.inner.stop_requested.set(true);
+        self.inner.thread.wake();
+        Ok(())
+    }
+
+    /// Stop the loop at the end of this iteration without shutdown triggers or
+    /// disconnecting anything; `run` may be called again (CONTRACT B6).
+    pub fn crash(&self) {
+        self.inner.crash_requested.set(true);
+        self.inner.thread.wake();
+    }
+
+    /// Run the loop until `stop` (with graceful shutdown) or `crash` (CONTRACT B3–B6).
+    ///
+    /// # Errors
+    ///
+    /// [`ReactorError::NotRestartable`] after a stop; [`ReactorError::AlreadyRunning`] from
+    /// inside the loop.
+    pub fn run(&self) -> Result<(), ReactorError> {
+        match self.inner.state.get() {
+            RunState::Idle if !self.inner.in_iteration.get() => {}
+            RunState::Stopped => return Err(ReactorError::NotRestartable),
+            _ => return Err(ReactorError::AlreadyRunning),
+        }
+        self.inner.state.set(RunState::Running);
+        self.inner.crash_requested.set(false);
+        let stop_ids = if self.inner.install_signal_handlers.get() {
+            self.install_stop_signals()
+        } else {
+            Vec::new()
+        };
+        self.fire_system_event(Event::Startup);
+        loop {
+            if self.inner.crash_requested.replace(false) {
+                self.inner.state.set(RunState::Idle);
+                break;
+            }
+            if self.inner.stop_requested.get() {
+                self.shutdown();
+                break;
+            }
+            self.iteration(None);
+        }
+        for id in stop_ids {
+            self.remove_signal_handler(id);
+        }
+        Ok(())
+    }
+
+    fn install_stop_signals(&self) -> Vec<SignalId> {
+        let mut ids = Vec::new();
+        for sig in [Signal::Int, Signal::Term] {
+            let weak = self.downgrade();
+            match self.on_signal(sig, move || {
+                if let Some(r) = weak.upgrade() {
+                    log::debug!("{sig} received: stopping the reactor");
+                    let _ = r.stop();
+                }
+            }) {
+                Ok(id) => ids.push(id),
+                Err(e) => log::warn!("cannot install a {sig} handler: {e}"),
+            }
+        }
+        ids
+    }
+
+    fn shutdown(&self) {
+        self.inner.state.set(RunState::Stopping);
+        self.fire_system_event_phase(Event::Shutdown, Phase::Before);
+        let deadline = self.now() + self.inner.shutdown_grace.get();
+        while (self.writer_count() > 0 || self.inner.holds.get() > 0)
+            && !self.inner.crash_requested.get()
+        {
+            let now = self.now();
+            if now >= deadline {
+                log::warn!(
+                    "shutdown grace period over with {} writers and {} holds left",
+                    self.writer_count(),
+                    self.inner.holds.get()
+                );
+                break;
+            }
+            self.iteration(Some(deadline - now));
+        }
+        self.inner.deferred.borrow_mut().clear();
+        for sel in self.remove_all() {
+            catch("connection_lost at shutdown", || {
+                sel.connection_lost(Reason::lost_because("the reactor shut down"))
+            });
+        }
+        self.fire_system_event_phase(Event::Shutdown, Phase::During);
+        self.fire_system_event_phase(Event::Shutdown, Phase::After);
+        self.inner.state.set(RunState::Stopped);
+    }
+
+    fn fire_system_event_phase(&self, event: Event, phase: Phase) {
+        loop {
+            let next = self.inner.triggers.borrow_mut().pop(phase, event);
+            match next {
+                Some(f) => {
+                    catch("a system event trigger", f);
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Run one iteration without `run` (CONTRACT A12): thread calls, due timers, one poll
+    /// waiting at most `timeout` (less if a timer is due sooner), dispatch. Does not fire
+    /// `startup`. Nested calls from inside a callback are refused.
+    ///
+    /// # Errors
+    ///
+    /// [`ReactorError::AlreadyRunning`] from inside the loop.
+    pub fn iterate(&self, timeout: Duration) -> Result<(), ReactorError> {
+        if self.inner.in_iteration.get() {
+            return Err(ReactorError::AlreadyRunning);
+        }
+        self.iteration(Some(timeout));
+        Ok(())
+    }
+
+    /// Iterate until `condition()` holds or `timeout` passes; for tests and embedding.
+    ///
+    /// # Errors
+    ///
+    /// [`ReactorError::TimedOut`] if the deadline passed first;
+    /// [`ReactorError::AlreadyRunning`] from inside the loop.
+    pub fn run_until(
+        &self,
+        mut condition: impl FnMut() -> bool,
+        timeout: Duration,
+    ) -> Result<(), ReactorError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if condition() {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(ReactorError::TimedOut);
+            }
+            self.iterate((deadline - now).min(Duration::from_millis(100)))?;
+        }
+    }
+
+    /// One iteration (CONTRACT A4).
+    fn iteration(&self, max_timeout: Option<Duration>) {
+        self.inner.in_iteration.set(true);
+        self.inner.thread.run_queued();
+        self.run_timers();
+
+        let immediate = !self.inner.pending.borrow().is_empty()
+            || !self.inner.deferred.borrow().is_empty()
+            || self.inner.thread.has_queued()
+            || self.inner.stop_requested.get()
+            || self.inner.crash_requested.get();
+        let timeout = if immediate {
+            Some(Duration::ZERO)
+        } else {
+            let to_timer = self
+                .inner
+                .timers
+                .next_deadline()
+                .map(|d| round_up_to_ms(d.saturating_sub(self.now())));
+            match (to_timer, max_timeout) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+
+        let mut arrived: Vec<(Token, bool, bool)> = Vec::new();
+        let mut signal_ready = false;
+        {
+            let mut events = self.inner.events.borrow_mut();
+            let polled = self.inner.poll.borrow_mut().poll(&mut events, timeout);
+            match polled {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => log::warn!("poll failed: {e}"),
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    WAKER_TOKEN => {}
+                    SIGNAL_TOKEN => signal_ready = true,
+                    t => {
+                        let err = ev.is_error();
+                        let r = ev.is_readable() || ev.is_read_closed() || err;
+                        let w = ev.is_writable() || ev.is_write_closed() || err;
+                        arrived.push((t, r, w));
+                    }
+                }
+            }
+        }
+        for (token, r, w) in arrived {
+            let wanted = self.with_entry(token, |e| {
+                e.readable |= r;
+                e.writable |= w;
+                (e.reading && e.readable) || (e.writing && e.writable)
+            });
+            match wanted {
+                Some(true) => self.enqueue(token),
+                Some(false) => {}
+                None => log::trace!("event for stale token {:?} dropped", token),
+            }
+        }
+        if signal_ready {
+            self.dispatch_signals();
+        }
+
+        // Dispatch what was ready, then once more what the first pass started (a write
+        // issued from data_received goes out in the same iteration).
+        for _ in 0..2 {
+            let batch = std::mem::take(&mut *self.inner.pending.borrow_mut());
+            if batch.is_empty() {
+                break;
+            }
+            for token in batch {
+                self.dispatch(token);
+            }
+        }
+
+        let deferred = std::mem::take(&mut *self.inner.deferred.borrow_mut());
+        for (token, reason) in deferred {
+            if let Some(sel) = self.with_entry(token, |e| e.sel.clone()) {
+                self.disconnect(token, &sel, reason, false);
+            }
+        }
+        self.inner.in_iteration.set(false);
+    }
+
+    // ----- signals -------------------------------------------------------------------
+
+    /// Call `f` from the loop each time `signal` arrives (SIGHUP reload, SIGUSR1 ...). The
+    /// handler only writes to a self-pipe and chains to the previous handler (CONTRACT B7).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` for SIGKILL, SIGSTOP or a signal this system lacks; the OS error if
+    /// the handler or pipe cannot be set up.
+    pub fn on_signal<F: FnMut() + 'static>(&self, signal: Signal, f: F) -> io::Result<SignalId> {
+        self.inner
+            .signals
+            .add(&self.inner.registry, SIGNAL_TOKEN, signal, Box::new(f))
+    }
+
+    /// Stop calling the callback registered as `id`. A no-op for an unknown id.
+    pub fn remove_signal_handler(&self, id: SignalId) {
+        self.inner.signals.remove(id);
+    }
+
+    fn dispatch_signals(&self) {
+        for (signal, cb) in self.inner.signals.arrived() {
+            log::debug!("signal {signal} dispatched");
+            match cb.try_borrow_mut() {
+                Ok(mut f) => {
+                    catch("a signal callback", &mut *f);
+                }
+                Err(_) => log::warn!("signal callback for {signal} is already running; skipped"),
+            }
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.thread.close();
+        self.timers.clear();
+        self.signals.release(&self.registry);
+        let entries: Vec<Entry> = self.slab.get_mut().drain().collect();
+        for e in entries {
+            let _ = e.sel.deregister(&self.registry);
+        }
+    }
+}
+
+impl ReactorTime for Reactor {
+    fn seconds(&self) -> f64 {
+        self.now().as_secs_f64()
+    }
+
+    fn call_later_boxed(&self, delay: Duration, f: Box<dyn FnOnce()>) -> DelayedCall {
+        self.inner.timers.call_later(delay, f)
+    }
+
+    fn delayed_calls(&self) -> Vec<DelayedCall> {
+        self.inner.timers.delayed_calls()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_with_generation() {
+        let t = token_of(7, 3);
+        assert_eq!(split_token(t), (7, 3));
+        assert_ne!(token_of(7, 4), t);
+    }
+
+    #[test]
+    fn a4_timeout_rounds_up_to_a_millisecond() {
+        assert_eq!(
+            round_up_to_ms(Duration::from_micros(1)),
+            Duration::from_millis(1)
+        );
+        assert_eq!(
+            round_up_to_ms(Duration::from_micros(1001)),
+            Duration::from_millis(2)
+        );
+        assert_eq!(round_up_to_ms(Duration::ZERO), Duration::ZERO);
+    }
+}

@@ -1,0 +1,342 @@
+//! `StreamTransport`: a connected byte stream (TCP or Unix) driving a [`Protocol`].
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::Shutdown;
+use std::rc::{Rc, Weak};
+
+use mio::event::Source;
+use mio::{Interest, Registry, Token};
+use torsion_transport::{
+    Address, Consumer, Producer, ProducerError, Protocol, PushProducer, Reason, Transport,
+};
+
+use crate::fdesc::{FileDescriptor, WriteOutcome, WriteSink};
+use crate::reactor::{READ_BUDGET, Reactor};
+use crate::selectable::{IoStatus, Selectable};
+
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+
+thread_local! {
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
+
+/// A connected stream socket a [`StreamTransport`] can drive.
+pub trait StreamSocket: Read + Write + Source {
+    /// `shutdown(SHUT_WR)`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    fn shutdown_write(&self) -> io::Result<()>;
+    /// The local address.
+    fn host_address(&self) -> Address;
+    /// The remote address.
+    fn peer_address(&self) -> Address;
+}
+
+impl StreamSocket for mio::net::TcpStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+    fn host_address(&self) -> Address {
+        self.local_addr()
+            .map(Address::from)
+            .unwrap_or(Address::Memory("unknown".into()))
+    }
+    fn peer_address(&self) -> Address {
+        self.peer_addr()
+            .map(Address::from)
+            .unwrap_or(Address::Memory("unknown".into()))
+    }
+}
+
+#[cfg(unix)]
+impl StreamSocket for mio::net::UnixStream {
+    fn shutdown_write(&self) -> io::Result<()> {
+        self.shutdown(Shutdown::Write)
+    }
+    fn host_address(&self) -> Address {
+        Address::Unix(
+            self.local_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(Into::into)),
+        )
+    }
+    fn peer_address(&self) -> Address {
+        Address::Unix(
+            self.peer_addr()
+                .ok()
+                .and_then(|a| a.as_pathname().map(Into::into)),
+        )
+    }
+}
+
+struct Sink<'a, S>(&'a mut S);
+
+impl<S: StreamSocket> WriteSink for Sink<'_, S> {
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(bufs)
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.0.shutdown_write()
+    }
+}
+
+/// Called with the reason after the protocol's `connection_lost` (for
+/// `ClientFactory::client_connection_lost`).
+pub type LostHook = Box<dyn FnOnce(Reason)>;
+
+/// A connected stream socket driving a protocol: Twisted's `tcp.Connection`.
+///
+/// Given to the protocol as `Rc<dyn Transport>`. The protocol is dropped after its
+/// `connection_lost` returns, which breaks the transport ↔ protocol cycle.
+pub struct StreamTransport<S: StreamSocket> {
+    fd: FileDescriptor,
+    sock: RefCell<Option<S>>,
+    protocol: RefCell<Option<Box<dyn Protocol>>>,
+    host: Address,
+    peer: Address,
+    read_lost: Cell<bool>,
+    on_lost: RefCell<Option<LostHook>>,
+    me: Weak<Self>,
+}
+
+impl<S: StreamSocket> fmt::Debug for StreamTransport<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamTransport")
+            .field("host", &self.host)
+            .field("peer", &self.peer)
+            .field("fd", &self.fd)
+            .finish()
+    }
+}
+
+impl<S: StreamSocket + 'static> StreamTransport<S> {
+    /// Register `sock` with `reactor`, call `protocol.connection_made`, and start reading.
+    /// `on_lost` runs after the protocol's `connection_lost`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error from registration; the protocol is not started and gets no callback.
+    pub fn start(
+        reactor: &Reactor,
+        sock: S,
+        protocol: Box<dyn Protocol>,
+        on_lost: Option<LostHook>,
+    ) -> io::Result<Rc<Self>> {
+        let host = sock.host_address();
+        let peer = sock.peer_address();
+        let t = Rc::new_cyclic(|me| StreamTransport {
+            fd: FileDescriptor::new(reactor),
+            sock: RefCell::new(Some(sock)),
+            protocol: RefCell::new(Some(protocol)),
+            host,
+            peer,
+            read_lost: Cell::new(false),
+            on_lost: RefCell::new(on_lost),
+            me: me.clone(),
+        });
+        let token = reactor.register(t.clone())?;
+        t.fd.set_token(token);
+        log::debug!("connection made: {} -> {}", t.host, t.peer);
+        let as_transport: Rc<dyn Transport> = t.clone();
+        if let Ok(mut p) = t.protocol.try_borrow_mut() {
+            if let Some(p) = p.as_mut() {
+                p.connection_made(as_transport);
+            }
+        }
+        if !t.fd.disconnecting() && !t.fd.disconnected() {
+            t.fd.start_reading();
+        }
+        Ok(t)
+    }
+
+    /// The shared write side: buffer size, low-water mark, state.
+    pub fn file_descriptor(&self) -> &FileDescriptor {
+        &self.fd
+    }
+
+    /// Run `f` on the socket (to set options), if it is still open.
+    pub fn with_socket<R>(&self, f: impl FnOnce(&S) -> R) -> Option<R> {
+        self.sock.borrow().as_ref().map(f)
+    }
+
+    fn deliver(&self, data: &[u8]) {
+        match self.protocol.try_borrow_mut() {
+            Ok(mut p) => {
+                if let Some(p) = p.as_mut() {
+                    p.data_received(data);
+                }
+            }
+            Err(_) => log::warn!(
+                "{}: protocol busy; {} bytes dropped",
+                self.describe(),
+                data.len()
+            ),
+        }
+    }
+
+    fn read_once(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.sock.borrow_mut().as_mut() {
+            Some(s) => s.read(buf),
+            None => Ok(0),
+        }
+    }
+
+    fn read_loop(&self, buf: &mut [u8]) -> Result<IoStatus, Reason> {
+        for _ in 0..READ_BUDGET {
+            if !self.fd.is_reading() {
+                return Ok(IoStatus::Blocked);
+            }
+            match self.read_once(buf) {
+                Ok(0) => return Err(Reason::ConnectionDone),
+                Ok(n) => self.deliver(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(IoStatus::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Reason::lost(e)),
+            }
+        }
+        Ok(IoStatus::More)
+    }
+}
+
+impl<S: StreamSocket + 'static> Selectable for StreamTransport<S> {
+    fn register(&self, registry: &Registry, token: Token) -> io::Result<()> {
+        match self.sock.borrow_mut().as_mut() {
+            Some(s) => registry.register(s, token, Interest::READABLE | Interest::WRITABLE),
+            None => Err(io::Error::from(io::ErrorKind::NotConnected)),
+        }
+    }
+
+    fn deregister(&self, registry: &Registry) -> io::Result<()> {
+        match self.sock.borrow_mut().as_mut() {
+            Some(s) => registry.deregister(s),
+            None => Ok(()),
+        }
+    }
+
+    fn do_read(&self) -> Result<IoStatus, Reason> {
+        READ_BUF.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => self.read_loop(&mut buf),
+            Err(_) => self.read_loop(&mut vec![0; READ_CHUNK]),
+        })
+    }
+
+    fn do_write(&self) -> Result<IoStatus, Reason> {
+        let outcome = {
+            let mut sock = self.sock.borrow_mut();
+            let Some(s) = sock.as_mut() else {
+                return Ok(IoStatus::Blocked);
+            };
+            self.fd.do_write(&mut Sink(s))?
+        };
+        match outcome {
+            WriteOutcome::Blocked | WriteOutcome::Drained => Ok(IoStatus::Blocked),
+            WriteOutcome::More => Ok(IoStatus::More),
+            WriteOutcome::WriteShutdown => {
+                if self.read_lost.get() {
+                    return Err(Reason::ConnectionDone);
+                }
+                if let Ok(mut p) = self.protocol.try_borrow_mut() {
+                    if let Some(hc) = p.as_mut().and_then(|p| p.as_half_closeable()) {
+                        hc.write_connection_lost();
+                    }
+                }
+                Ok(IoStatus::Blocked)
+            }
+        }
+    }
+
+    fn read_connection_lost(&self) -> bool {
+        if self.fd.write_shut() || self.fd.disconnecting() {
+            return false;
+        }
+        let Ok(mut p) = self.protocol.try_borrow_mut() else {
+            return false;
+        };
+        match p.as_mut().and_then(|p| p.as_half_closeable()) {
+            Some(hc) => {
+                self.read_lost.set(true);
+                hc.read_connection_lost();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn connection_lost(&self, reason: Reason) {
+        if !self.fd.connection_lost() {
+            return;
+        }
+        drop(self.sock.borrow_mut().take());
+        let protocol = self.protocol.borrow_mut().take();
+        if let Some(mut p) = protocol {
+            p.connection_lost(reason.clone());
+        }
+        let hook = self.on_lost.borrow_mut().take();
+        if let Some(hook) = hook {
+            hook(reason);
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!("stream {} -> {}", self.host, self.peer)
+    }
+}
+
+impl<S: StreamSocket + 'static> Consumer for StreamTransport<S> {
+    fn write(&self, data: &[u8]) {
+        self.fd.write(data);
+    }
+    fn write_sequence(&self, data: &[&[u8]]) {
+        self.fd.write_sequence(data);
+    }
+    fn register_producer(&self, producer: Producer) -> Result<(), ProducerError> {
+        self.fd.register_producer(producer)
+    }
+    fn unregister_producer(&self) {
+        self.fd.unregister_producer();
+    }
+}
+
+impl<S: StreamSocket + 'static> PushProducer for StreamTransport<S> {
+    fn pause_producing(&self) {
+        self.fd.pause_producing();
+    }
+    fn resume_producing(&self) {
+        if !self.read_lost.get() {
+            self.fd.resume_producing();
+        }
+    }
+    fn stop_producing(&self) {
+        self.fd.stop_producing();
+    }
+}
+
+impl<S: StreamSocket + 'static> Transport for StreamTransport<S> {
+    fn lose_connection(&self) {
+        self.fd.lose_connection();
+    }
+    fn abort_connection(&self) {
+        self.fd.abort_connection();
+    }
+    fn lose_write_connection(&self) {
+        self.fd.lose_write_connection();
+    }
+    fn host(&self) -> Address {
+        self.host.clone()
+    }
+    fn peer(&self) -> Address {
+        self.peer.clone()
+    }
+}
+
+impl<S: StreamSocket + 'static> StreamTransport<S> {
+    /// This transport as the `Rc<dyn Transport>` protocols hold.
+    pub fn as_transport(&self) -> Option<Rc<dyn Transport>> {
+        self.me.upgrade().map(|t| t as Rc<dyn Transport>)
+    }
+}
