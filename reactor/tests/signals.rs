@@ -1,0 +1,198 @@
+//! Signals (CONTRACT B7), in a `harness = false` binary: these tests change process-wide
+//! signal dispositions, so they run one after another on the main thread.
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use torsion_reactor::{Event, Phase, Reactor};
+use torsion_transport::Signal;
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn raise(sig: Signal) {
+    let n = sig.as_raw().unwrap();
+    // SAFETY: raise(3) with a valid signal number; a handler is installed for it.
+    let rc = unsafe { libc::raise(n) };
+    assert_eq!(rc, 0);
+}
+
+fn b7_on_signal_runs_the_callback_from_the_loop_not_the_handler() {
+    let r = Reactor::new().unwrap();
+    let hits = Rc::new(Cell::new(0));
+    let h = hits.clone();
+    r.on_signal(Signal::Usr1, move || h.set(h.get() + 1))
+        .unwrap();
+    raise(Signal::Usr1);
+    assert_eq!(hits.get(), 0, "nothing runs inside the handler");
+    r.run_until(|| hits.get() == 1, DEADLINE).unwrap();
+}
+
+fn b7_sigterm_and_sigint_stop_a_running_reactor() {
+    for sig in [Signal::Term, Signal::Int] {
+        let r = Reactor::new().unwrap();
+        let shut = Rc::new(Cell::new(false));
+        let s = shut.clone();
+        r.add_system_event_trigger(Phase::After, Event::Shutdown, move || s.set(true));
+        r.call_when_running(move || raise(sig));
+        let guard = r.call_later(DEADLINE, || panic!("the signal did not stop the reactor"));
+        r.run().unwrap();
+        assert!(shut.get(), "{sig}: shutdown fired");
+        assert!(!guard.called());
+    }
+}
+
+fn b7_opting_out_leaves_sigterm_alone() {
+    // With handlers installed by another reactor's on_signal, SIGTERM reaches that one only.
+    let watcher = Reactor::new().unwrap();
+    let seen = Rc::new(Cell::new(false));
+    let s = seen.clone();
+    let id = watcher
+        .on_signal(Signal::Term, move || s.set(true))
+        .unwrap();
+    let r = Reactor::new().unwrap();
+    r.set_install_signal_handlers(false);
+    let r2 = r.clone();
+    let by_timer = Rc::new(Cell::new(false));
+    let bt = by_timer.clone();
+    r.call_when_running(move || {
+        raise(Signal::Term);
+        let r3 = r2.clone();
+        r2.call_later(Duration::from_millis(20), move || {
+            bt.set(true);
+            r3.stop().unwrap();
+        });
+    });
+    r.run().unwrap();
+    assert!(
+        by_timer.get(),
+        "the opted-out reactor was not stopped by SIGTERM"
+    );
+    watcher.run_until(|| seen.get(), DEADLINE).unwrap();
+    watcher.remove_signal_handler(id);
+}
+
+static PREVIOUS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn previous_handler(_sig: libc::c_int) {
+    PREVIOUS.fetch_add(1, Ordering::SeqCst);
+}
+
+fn b7_chains_to_the_previous_handler_and_uses_sa_restart() {
+    let n = Signal::Usr2.as_raw().unwrap();
+    // SAFETY: a zeroed sigaction is valid (SIG_DFL, empty mask); we install a plain handler.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = previous_handler as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        assert_eq!(libc::sigaction(n, &sa, std::ptr::null_mut()), 0);
+    }
+    let r = Reactor::new().unwrap();
+    let hits = Rc::new(Cell::new(0));
+    let h = hits.clone();
+    r.on_signal(Signal::Usr2, move || h.set(h.get() + 1))
+        .unwrap();
+    raise(Signal::Usr2);
+    r.run_until(|| hits.get() == 1, DEADLINE).unwrap();
+    assert_eq!(
+        PREVIOUS.load(Ordering::SeqCst),
+        1,
+        "the previous handler still ran"
+    );
+    // SAFETY: querying the current action into a zeroed struct.
+    let flags = unsafe {
+        let mut cur: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(n, std::ptr::null(), &mut cur), 0);
+        cur.sa_flags
+    };
+    assert_ne!(flags & libc::SA_RESTART, 0, "installed with SA_RESTART");
+}
+
+fn b7_two_reactors_both_see_a_signal() {
+    let a = Reactor::new().unwrap();
+    let b = Reactor::new().unwrap();
+    let (ha, hb) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    let (x, y) = (ha.clone(), hb.clone());
+    a.on_signal(Signal::Hup, move || x.set(x.get() + 1))
+        .unwrap();
+    b.on_signal(Signal::Hup, move || y.set(y.get() + 1))
+        .unwrap();
+    raise(Signal::Hup);
+    a.run_until(|| ha.get() == 1, DEADLINE).unwrap();
+    b.run_until(|| hb.get() == 1, DEADLINE).unwrap();
+}
+
+fn b7_removed_callback_is_not_called() {
+    let r = Reactor::new().unwrap();
+    let (kept, gone) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    let (k, g) = (kept.clone(), gone.clone());
+    r.on_signal(Signal::Usr1, move || k.set(k.get() + 1))
+        .unwrap();
+    let id = r
+        .on_signal(Signal::Usr1, move || g.set(g.get() + 1))
+        .unwrap();
+    r.remove_signal_handler(id);
+    raise(Signal::Usr1);
+    r.run_until(|| kept.get() == 1, DEADLINE).unwrap();
+    assert_eq!(gone.get(), 0);
+}
+
+fn b7_uncatchable_signals_are_an_error() {
+    let r = Reactor::new().unwrap();
+    let e = r.on_signal(Signal::Kill, || {}).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(r.on_signal(Signal::Stop, || {}).is_err());
+    assert!(r.on_signal(Signal::Raw(0), || {}).is_err());
+}
+
+fn main() {
+    let tests: &[(&str, fn())] = &[
+        (
+            "b7_on_signal_runs_the_callback_from_the_loop_not_the_handler",
+            b7_on_signal_runs_the_callback_from_the_loop_not_the_handler,
+        ),
+        (
+            "b7_sigterm_and_sigint_stop_a_running_reactor",
+            b7_sigterm_and_sigint_stop_a_running_reactor,
+        ),
+        (
+            "b7_opting_out_leaves_sigterm_alone",
+            b7_opting_out_leaves_sigterm_alone,
+        ),
+        (
+            "b7_chains_to_the_previous_handler_and_uses_sa_restart",
+            b7_chains_to_the_previous_handler_and_uses_sa_restart,
+        ),
+        (
+            "b7_two_reactors_both_see_a_signal",
+            b7_two_reactors_both_see_a_signal,
+        ),
+        (
+            "b7_removed_callback_is_not_called",
+            b7_removed_callback_is_not_called,
+        ),
+        (
+            "b7_uncatchable_signals_are_an_error",
+            b7_uncatchable_signals_are_an_error,
+        ),
+    ];
+    let mut failed = 0;
+    for (name, t) in tests {
+        match std::panic::catch_unwind(t) {
+            Ok(()) => println!("test {name} ... ok"),
+            Err(_) => {
+                println!("test {name} ... FAILED");
+                failed += 1;
+            }
+        }
+    }
+    println!(
+        "\ntest result: {}. {} passed; {failed} failed",
+        if failed == 0 { "ok" } else { "FAILED" },
+        tests.len() - failed
+    );
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
