@@ -231,7 +231,7 @@ impl FileDescriptor {
     }
 
     /// Set the low-water mark at or under which a paused streaming producer is resumed
-    /// (default 0: resumed when the buffer is empty; **[deliberate]**, CONTRACT D4).
+    /// (default 0: resumed when the buffer is empty; **\[deliberate\]**, CONTRACT D4).
     pub fn set_low_water_mark(&self, bytes: usize) {
         self.st.borrow_mut().low_water = bytes;
     }

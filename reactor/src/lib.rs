@@ -10,6 +10,10 @@
 //!   closing, half-closing.
 //! - [`StreamTransport`]: a connected TCP or Unix socket driving a
 //!   [`Protocol`](torsion_transport::Protocol).
+//! - [`tcp`]: listening ports and outgoing connections over TCP ([`TcpPort`],
+//!   [`TcpConnector`]; `listen_tcp`/`connect_tcp` through `ReactorTcp`).
+//! - [`unix`]: the same over Unix stream sockets ([`UnixPort`], [`UnixConnector`];
+//!   `listen_unix`/`connect_unix` through `ReactorUnix`).
 //!
 //! # Example
 //!
@@ -54,14 +58,23 @@ pub mod selectable;
 mod signals;
 pub mod stream;
 mod sys;
+pub mod tcp;
 mod thread;
+#[cfg(unix)]
+pub mod unix;
 
 pub use error::{ReactorError, ReactorGone};
 pub use events::{Event, Phase, TriggerId};
 pub use fdesc::{FileDescriptor, WriteOutcome, WriteSink};
 pub use mio::Token;
-pub use reactor::{READ_BUDGET, Reactor, ShutdownHold, WeakReactor};
+pub use reactor::{ProcessSpawner, READ_BUDGET, Reactor, ShutdownHold, WeakReactor, catch_panic};
 pub use selectable::{IoStatus, Selectable};
 pub use signals::SignalId;
 pub use stream::{StreamSocket, StreamTransport};
+pub use tcp::{
+    ConnectingStream, Port, StreamConnector, StreamListener, TcpConnector, TcpOptions, TcpPort,
+    TcpTransport,
+};
 pub use thread::ThreadHandle;
+#[cfg(unix)]
+pub use unix::{UnixConnector, UnixPort, UnixTransport};

@@ -9,7 +9,12 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Registry, Token};
 use slab::Slab;
-use torsion_transport::{DelayedCall, ReactorTime, Reason, Signal, TimerQueue};
+use std::any::Any;
+
+use torsion_transport::{
+    DelayedCall, ProcessBuilder, ProcessProtocol, ProcessTransport, ReactorProcess, ReactorTime,
+    Reason, Signal, SpawnError, TimerQueue,
+};
 
 use crate::error::ReactorError;
 use crate::events::{Event, Phase, TriggerId, Triggers};
@@ -65,6 +70,27 @@ pub(crate) struct Inner {
     install_signal_handlers: Cell<bool>,
     shutdown_grace: Cell<Duration>,
     holds: Rc<Cell<usize>>,
+    extensions: RefCell<Vec<Rc<dyn Any>>>,
+    spawner: RefCell<Option<Rc<dyn ProcessSpawner>>>,
+}
+
+/// The process back end a reactor delegates [`ReactorProcess::spawn_process`] to.
+///
+/// `torsion-process` depends on this crate, so the reactor cannot call it directly; the
+/// process crate installs itself here (`torsion_process::install`, done automatically by
+/// its `spawn`), which lets `Reactor` implement the capability trait.
+pub trait ProcessSpawner {
+    /// Spawn as [`ReactorProcess::spawn_process`] describes.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] naming the failed step.
+    fn spawn(
+        &self,
+        reactor: &Reactor,
+        builder: &ProcessBuilder,
+        protocol: Box<dyn ProcessProtocol>,
+    ) -> Result<Rc<dyn ProcessTransport>, SpawnError>;
 }
 
 /// A single-threaded, Twisted-style reactor on mio.
@@ -129,6 +155,12 @@ impl Drop for ShutdownHold {
     }
 }
 
+/// Run `f`, catching a panic: log it with `log::error!` naming `what`, and return `None`.
+/// The dispatch boundary every user callback goes through.
+pub fn catch_panic<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
+    catch(what, f)
+}
+
 pub(crate) fn catch<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => Some(r),
@@ -191,6 +223,8 @@ impl Reactor {
                 install_signal_handlers: Cell::new(true),
                 shutdown_grace: Cell::new(Duration::from_secs(5)),
                 holds,
+                extensions: RefCell::new(Vec::new()),
+                spawner: RefCell::new(None),
             }),
         })
     }
@@ -203,6 +237,34 @@ impl Reactor {
     /// The mio registry, for selectables registering themselves.
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    /// This reactor's instance of `T`, created with `init` on first use. Lets crates built
+    /// on the reactor keep per-reactor state (the process crate's child watcher) without
+    /// globals.
+    pub fn extension<T: 'static>(&self, init: impl FnOnce() -> T) -> Rc<T> {
+        if let Some(found) = self
+            .inner
+            .extensions
+            .borrow()
+            .iter()
+            .find_map(|e| e.clone().downcast::<T>().ok())
+        {
+            return found;
+        }
+        let made = Rc::new(init());
+        self.inner.extensions.borrow_mut().push(made.clone());
+        made
+    }
+
+    /// Install the process back end used by [`ReactorProcess::spawn_process`].
+    pub fn set_process_spawner(&self, spawner: Rc<dyn ProcessSpawner>) {
+        *self.inner.spawner.borrow_mut() = Some(spawner);
+    }
+
+    /// True once a process back end is installed.
+    pub fn has_process_spawner(&self) -> bool {
+        self.inner.spawner.borrow().is_some()
     }
 
     // ----- selectables ---------------------------------------------------------------
@@ -394,6 +456,16 @@ impl Reactor {
         self.remove(token);
         log::debug!("{} lost: {reason}", sel.describe());
         catch("connection_lost", || sel.connection_lost(reason));
+    }
+
+    /// The poller says the peer of `token`'s write side is gone (CONTRACT I1).
+    fn write_closed(&self, token: Token) {
+        let Some(sel) = self.with_entry(token, |e| e.sel.clone()) else {
+            return;
+        };
+        if let Some(Some(reason)) = catch("on_write_closed", || sel.on_write_closed()) {
+            self.disconnect(token, &sel, reason, false);
+        }
     }
 
     fn dispatch(&self, token: Token) {
@@ -747,7 +819,7 @@ impl Reactor {
             }
         };
 
-        let mut arrived: Vec<(Token, bool, bool)> = Vec::new();
+        let mut arrived: Vec<(Token, bool, bool, bool)> = Vec::new();
         let mut signal_ready = false;
         {
             let mut events = self.inner.events.borrow_mut();
@@ -765,12 +837,15 @@ impl Reactor {
                         let err = ev.is_error();
                         let r = ev.is_readable() || ev.is_read_closed() || err;
                         let w = ev.is_writable() || ev.is_write_closed() || err;
-                        arrived.push((t, r, w));
+                        arrived.push((t, r, w, ev.is_write_closed()));
                     }
                 }
             }
         }
-        for (token, r, w) in arrived {
+        for (token, r, w, write_closed) in arrived {
+            if write_closed {
+                self.write_closed(token);
+            }
             let wanted = self.with_entry(token, |e| {
                 e.readable |= r;
                 e.writable |= w;
@@ -848,6 +923,24 @@ impl Drop for Inner {
         let entries: Vec<Entry> = self.slab.get_mut().drain().collect();
         for e in entries {
             let _ = e.sel.deregister(&self.registry);
+        }
+    }
+}
+
+impl ReactorProcess for Reactor {
+    fn spawn_process(
+        &self,
+        builder: &ProcessBuilder,
+        protocol: Box<dyn ProcessProtocol>,
+    ) -> Result<Rc<dyn ProcessTransport>, SpawnError> {
+        let spawner = self.inner.spawner.borrow().clone();
+        match spawner {
+            Some(s) => s.spawn(self, builder, protocol),
+            None => Err(SpawnError::unsupported(
+                builder.get_program(),
+                "no process back end is installed on this reactor: call \
+                 torsion_process::install(&reactor) once, or spawn with torsion_process::spawn",
+            )),
         }
     }
 }

@@ -70,6 +70,14 @@ pub trait Selectable {
         false
     }
 
+    /// The poller reported that the other end of this fd's write side is gone (a pipe whose
+    /// reader closed, for example), whether or not the selectable is writing. Return a
+    /// reason to be disconnected now (Twisted's process "read hack", CONTRACT I1), or `None`
+    /// to let the next write find out. Default `None`.
+    fn on_write_closed(&self) -> Option<Reason> {
+        None
+    }
+
     /// The selectable is disconnected: it has been deregistered and will get no more calls.
     /// Close the fd and tell the protocol. Called exactly once per disconnection.
     fn connection_lost(&self, reason: Reason);

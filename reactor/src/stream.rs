@@ -143,10 +143,17 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
         t.fd.set_token(token);
         log::debug!("connection made: {} -> {}", t.host, t.peer);
         let as_transport: Rc<dyn Transport> = t.clone();
-        if let Ok(mut p) = t.protocol.try_borrow_mut() {
-            if let Some(p) = p.as_mut() {
-                p.connection_made(as_transport);
+        let made = crate::reactor::catch("connection_made", || {
+            if let Ok(mut p) = t.protocol.try_borrow_mut() {
+                if let Some(p) = p.as_mut() {
+                    p.connection_made(as_transport);
+                }
             }
+        });
+        if made.is_none() {
+            // A panic in user code closes only this connection (DESIGN, errors).
+            reactor.disconnect_later(token, Reason::lost_because("connection_made panicked"));
+            return Ok(t);
         }
         if !t.fd.disconnecting() && !t.fd.disconnected() {
             t.fd.start_reading();

@@ -1,5 +1,6 @@
 //! Unix back end: the syscall funnel, pipes, and the signal self-pipe.
 
+pub(crate) mod net;
 pub(crate) mod signal;
 
 use std::io;
