@@ -702,3 +702,21 @@ fn disconnect_later_delivers_from_the_loop_not_inside_the_call() {
     r.iterate(Duration::ZERO).unwrap();
     assert_eq!(*l.borrow(), vec!["a lost: connection was aborted locally"]);
 }
+
+#[test]
+fn extension_is_one_instance_per_reactor() {
+    let a = Reactor::new().unwrap();
+    let b = Reactor::new().unwrap();
+    let x = a.extension(|| Cell::new(1u32));
+    x.set(7);
+    assert_eq!(
+        a.extension(|| Cell::new(0u32)).get(),
+        7,
+        "same instance on the same reactor"
+    );
+    assert_eq!(
+        b.extension(|| Cell::new(3u32)).get(),
+        3,
+        "another reactor has its own"
+    );
+}

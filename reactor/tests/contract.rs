@@ -1,0 +1,224 @@
+//! The shared contract suite (`torsion_testing::contract`) against the real transports:
+//! CONTRACT D and E over TCP and Unix sockets, CONTRACT A on the real reactor's timers.
+
+use std::cell::RefCell;
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use torsion_reactor::Reactor;
+use torsion_testing::contract::{Claims, ContractHarness, TimerHarness};
+use torsion_transport::{
+    Address, Factory, ListeningPort, Protocol, ReactorTcp, ReactorUnix, UnixListenOptions,
+};
+
+/// Hands out one protocol, to the first connection.
+struct Once(RefCell<Option<Box<dyn Protocol>>>);
+
+impl Factory for Once {
+    fn build_protocol(&self, _peer: &Address) -> Option<Box<dyn Protocol>> {
+        self.0.borrow_mut().take()
+    }
+}
+
+/// A blocking-free std socket used as the peer the test controls.
+trait PeerSocket: Read + Write {
+    fn shutdown_write(&self);
+}
+
+impl PeerSocket for std::net::TcpStream {
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+}
+
+impl PeerSocket for std::os::unix::net::UnixStream {
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+}
+
+/// The protocol under test is the server side of a real connection; the peer is a plain
+/// non-blocking socket.
+struct SocketHarness {
+    reactor: Reactor,
+    unix: bool,
+    dir: Option<std::path::PathBuf>,
+    port: Option<Rc<dyn ListeningPort>>,
+    peer: Option<Box<dyn PeerSocket>>,
+    received: Vec<u8>,
+    reading: bool,
+    closed: bool,
+}
+
+impl SocketHarness {
+    fn new(unix: bool) -> Self {
+        SocketHarness {
+            reactor: Reactor::new().unwrap(),
+            unix,
+            dir: None,
+            port: None,
+            peer: None,
+            received: Vec::new(),
+            reading: true,
+            closed: false,
+        }
+    }
+
+    fn read_peer(&mut self) {
+        let Some(peer) = self.peer.as_mut() else {
+            return;
+        };
+        let mut buf = [0u8; 65536];
+        loop {
+            match peer.read(&mut buf) {
+                Ok(0) => {
+                    self.closed = true;
+                    return;
+                }
+                Ok(n) => self.received.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(_) => {
+                    self.closed = true;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for SocketHarness {
+    fn drop(&mut self) {
+        if let Some(p) = &self.port {
+            p.stop_listening();
+        }
+        if let Some(d) = &self.dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+impl ContractHarness for SocketHarness {
+    fn claims(&self) -> Claims {
+        Claims::all()
+    }
+
+    fn connect(&mut self, protocol: Box<dyn Protocol>) {
+        let factory = Rc::new(Once(RefCell::new(Some(protocol))));
+        if self.unix {
+            let dir = std::env::temp_dir().join(format!(
+                "torsion-contract-{}-{:?}",
+                std::process::id(),
+                std::thread::current().id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("s");
+            self.port = Some(
+                self.reactor
+                    .listen_unix(&path, factory, UnixListenOptions::default())
+                    .unwrap(),
+            );
+            let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+            s.set_nonblocking(true).unwrap();
+            self.peer = Some(Box::new(s));
+            self.dir = Some(dir);
+        } else {
+            let port = self
+                .reactor
+                .listen_tcp("127.0.0.1:0".parse().unwrap(), factory)
+                .unwrap();
+            let addr = port.host().socket_addr().unwrap();
+            let s = std::net::TcpStream::connect(addr).unwrap();
+            s.set_nonblocking(true).unwrap();
+            self.peer = Some(Box::new(s));
+            self.port = Some(port);
+        }
+    }
+
+    fn step(&mut self) {
+        self.reactor.iterate(Duration::from_millis(5)).unwrap();
+        if self.reading {
+            self.read_peer();
+        }
+    }
+
+    fn peer_received(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.received)
+    }
+
+    fn peer_write(&mut self, data: &[u8]) {
+        let mut rest = data;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !rest.is_empty() && Instant::now() < deadline {
+            let Some(peer) = self.peer.as_mut() else {
+                return;
+            };
+            match peer.write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == ErrorKind::WouldBlock => self.step(),
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn peer_close(&mut self) {
+        if let Some(p) = &self.peer {
+            p.shutdown_write();
+        }
+    }
+
+    fn peer_closed(&mut self) -> bool {
+        if self.reading {
+            self.read_peer();
+        }
+        self.closed
+    }
+
+    fn set_peer_reading(&mut self, reading: bool) {
+        self.reading = reading;
+    }
+}
+
+mod tcp {
+    torsion_testing::contract_suite!(super::SocketHarness::new(false));
+}
+
+mod unix {
+    torsion_testing::contract_suite!(super::SocketHarness::new(true));
+}
+
+/// The real reactor's timers: time passes for real, in small steps.
+struct RealTime(Reactor);
+
+impl TimerHarness for RealTime {
+    type Time = Reactor;
+
+    fn time(&self) -> &Reactor {
+        &self.0
+    }
+
+    fn advance(&mut self, amount: Duration) {
+        let target = self.0.now() + amount;
+        while self.0.now() < target {
+            let left = target - self.0.now();
+            self.0.iterate(left).unwrap();
+        }
+        self.0.iterate(Duration::ZERO).unwrap();
+    }
+
+    fn iterate(&mut self) {
+        self.0.iterate(Duration::ZERO).unwrap();
+    }
+
+    fn separate_passes(&self) -> bool {
+        true
+    }
+}
+
+mod timers {
+    torsion_testing::timer_contract_suite!(super::RealTime(
+        torsion_reactor::Reactor::new().unwrap()
+    ));
+}
