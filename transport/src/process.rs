@@ -172,7 +172,7 @@ pub enum ChildFd {
     /// This parent fd appears at the key's number in the child. The parent keeps
     /// ownership; the fd must be open.
     Inherit(i32),
-    /// `/dev/null` (**[deliberate]**: Twisted has no such option).
+    /// `/dev/null` (**\[deliberate\]**: Twisted has no such option).
     Null,
 }
 
@@ -230,7 +230,7 @@ impl PtyOptions {
 ///
 /// `argv[0]` is the program unless [`arg0`](Self::arg0) or [`argv`](Self::argv) say
 /// otherwise. The environment is inherited unless [`env_clear`](Self::env_clear) is called
-/// (**[deliberate]**: Rust's `Command` convention, not Twisted's empty default).
+/// (**\[deliberate\]**: Rust's `Command` convention, not Twisted's empty default).
 ///
 /// ```
 /// use torsion_transport::{ChildFd, ProcessBuilder};

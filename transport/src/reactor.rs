@@ -16,7 +16,7 @@ use crate::{
 
 /// Scheduling (Twisted's `IReactorTime`).
 pub trait ReactorTime {
-    /// Seconds since this clock's origin (**[deliberate]**: a monotonic clock, CONTRACT A2).
+    /// Seconds since this clock's origin (**\[deliberate\]**: a monotonic clock, CONTRACT A2).
     fn seconds(&self) -> f64;
 
     /// Run `f` once, `delay` from now (CONTRACT A1). The boxed form, usable through

@@ -1,0 +1,300 @@
+//! The parent's ends of a child's pipes as selectables (CONTRACT I1, I2).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, IoSlice, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use torsion_reactor::{FileDescriptor, IoStatus, Reactor, Selectable, WriteOutcome, WriteSink};
+use torsion_transport::Reason;
+
+/// Bytes read per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Register `file` for `interest`. Regular files and `/dev/null` cannot be polled (`EPERM`);
+/// they are always ready, and the reactor tries a reader or writer once whenever it is
+/// added, so they work without registration.
+fn register_fd(
+    registry: &Registry,
+    file: Option<&File>,
+    token: Token,
+    interest: Interest,
+) -> io::Result<()> {
+    match file {
+        Some(f) => match registry.register(&mut SourceFd(&f.as_raw_fd()), token, interest) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(()),
+            other => other,
+        },
+        None => Err(io::Error::from(io::ErrorKind::NotConnected)),
+    }
+}
+
+fn deregister_fd(registry: &Registry, file: Option<&File>) -> io::Result<()> {
+    match file {
+        Some(f) => match registry.deregister(&mut SourceFd(&f.as_raw_fd())) {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EPERM)
+                    || e.raw_os_error() == Some(libc::ENOENT) =>
+            {
+                Ok(())
+            }
+            other => other,
+        },
+        None => Ok(()),
+    }
+}
+
+/// What a pipe reports to: the process transport (or the PTY transport).
+pub trait PipeOwner {
+    /// The child wrote `data` on its fd `child_fd`.
+    fn child_data_received(&self, child_fd: i32, data: &[u8]);
+    /// The pipe for `child_fd` is closed; called once.
+    fn child_connection_lost(&self, child_fd: i32, reason: Reason);
+}
+
+/// The parent's read end of a pipe the child writes (Twisted's `ProcessReader`).
+pub struct ProcessReader {
+    file: RefCell<Option<File>>,
+    child_fd: i32,
+    owner: Rc<dyn PipeOwner>,
+    token: Cell<Option<Token>>,
+    reactor: torsion_reactor::WeakReactor,
+    /// On a PTY master, `EIO` means the slave side is closed: a clean end (CONTRACT L4).
+    eio_is_eof: bool,
+}
+
+impl fmt::Debug for ProcessReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessReader")
+            .field("child_fd", &self.child_fd)
+            .field("token", &self.token.get())
+            .finish()
+    }
+}
+
+impl ProcessReader {
+    /// Register `fd` (non-blocking, the parent's read end) with `reactor`, not yet reading.
+    ///
+    /// # Errors
+    ///
+    /// The OS error from registration.
+    pub fn register(
+        reactor: &Reactor,
+        fd: OwnedFd,
+        child_fd: i32,
+        owner: Rc<dyn PipeOwner>,
+        eio_is_eof: bool,
+    ) -> io::Result<Rc<ProcessReader>> {
+        let r = Rc::new(ProcessReader {
+            file: RefCell::new(Some(File::from(fd))),
+            child_fd,
+            owner,
+            token: Cell::new(None),
+            reactor: reactor.downgrade(),
+            eio_is_eof,
+        });
+        let token = reactor.register(r.clone())?;
+        r.token.set(Some(token));
+        Ok(r)
+    }
+
+    /// The child fd this pipe is connected to.
+    pub fn child_fd(&self) -> i32 {
+        self.child_fd
+    }
+
+    fn with_reactor(&self, f: impl FnOnce(&Reactor, Token)) {
+        if let (Some(r), Some(t)) = (self.reactor.upgrade(), self.token.get()) {
+            f(&r, t);
+        }
+    }
+
+    /// Start reading.
+    pub fn start_reading(&self) {
+        self.with_reactor(|r, t| r.add_reader(t));
+    }
+
+    /// Stop reading (data stays in the pipe).
+    pub fn stop_reading(&self) {
+        self.with_reactor(|r, t| r.remove_reader(t));
+    }
+
+    /// Stop now and report the loss from the loop (CONTRACT I3).
+    pub fn close(&self) {
+        self.with_reactor(|r, t| r.disconnect_later(t, Reason::ConnectionDone));
+    }
+
+    fn reading(&self) -> bool {
+        match (self.reactor.upgrade(), self.token.get()) {
+            (Some(r), Some(t)) => r.is_reading(t),
+            _ => false,
+        }
+    }
+}
+
+impl Selectable for ProcessReader {
+    fn register(&self, registry: &Registry, token: Token) -> io::Result<()> {
+        register_fd(
+            registry,
+            self.file.borrow().as_ref(),
+            token,
+            Interest::READABLE,
+        )
+    }
+
+    fn deregister(&self, registry: &Registry) -> io::Result<()> {
+        deregister_fd(registry, self.file.borrow().as_ref())
+    }
+
+    fn do_read(&self) -> Result<IoStatus, Reason> {
+        let mut buf = vec![0u8; READ_CHUNK];
+        for _ in 0..torsion_reactor::READ_BUDGET {
+            if !self.reading() {
+                return Ok(IoStatus::Blocked);
+            }
+            let res = match self.file.borrow_mut().as_mut() {
+                Some(f) => f.read(&mut buf),
+                None => return Ok(IoStatus::Blocked),
+            };
+            match res {
+                Ok(0) => return Err(Reason::ConnectionDone),
+                Ok(n) => self.owner.child_data_received(self.child_fd, &buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(IoStatus::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if self.eio_is_eof && e.raw_os_error() == Some(libc::EIO) => {
+                    return Err(Reason::ConnectionDone);
+                }
+                Err(e) => return Err(Reason::lost(e)),
+            }
+        }
+        Ok(IoStatus::More)
+    }
+
+    fn connection_lost(&self, reason: Reason) {
+        drop(self.file.borrow_mut().take());
+        self.owner.child_connection_lost(self.child_fd, reason);
+    }
+
+    fn describe(&self) -> String {
+        format!("process reader for child fd {}", self.child_fd)
+    }
+}
+
+struct FileSink<'a>(&'a mut File);
+
+impl WriteSink for FileSink<'_> {
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.0.write_vectored(bufs)
+    }
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The parent's write end of a pipe the child reads (Twisted's `ProcessWriter`), with a
+/// [`FileDescriptor`] write side: buffering, producers, flush-then-close.
+pub struct ProcessWriter {
+    fd: FileDescriptor,
+    file: RefCell<Option<File>>,
+    child_fd: i32,
+    owner: Rc<dyn PipeOwner>,
+}
+
+impl fmt::Debug for ProcessWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProcessWriter")
+            .field("child_fd", &self.child_fd)
+            .field("fd", &self.fd)
+            .finish()
+    }
+}
+
+impl ProcessWriter {
+    /// Register `fd` (non-blocking, the parent's write end) with `reactor`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error from registration.
+    pub fn register(
+        reactor: &Reactor,
+        fd: OwnedFd,
+        child_fd: i32,
+        owner: Rc<dyn PipeOwner>,
+    ) -> io::Result<Rc<ProcessWriter>> {
+        let w = Rc::new(ProcessWriter {
+            fd: FileDescriptor::new(reactor),
+            file: RefCell::new(Some(File::from(fd))),
+            child_fd,
+            owner,
+        });
+        let token = reactor.register(w.clone())?;
+        w.fd.set_token(token);
+        Ok(w)
+    }
+
+    /// The write side: buffer, producer, closing.
+    pub fn file_descriptor(&self) -> &FileDescriptor {
+        &self.fd
+    }
+
+    /// The child fd this pipe is connected to.
+    pub fn child_fd(&self) -> i32 {
+        self.child_fd
+    }
+}
+
+impl Selectable for ProcessWriter {
+    fn register(&self, registry: &Registry, token: Token) -> io::Result<()> {
+        register_fd(
+            registry,
+            self.file.borrow().as_ref(),
+            token,
+            Interest::WRITABLE,
+        )
+    }
+
+    fn deregister(&self, registry: &Registry) -> io::Result<()> {
+        deregister_fd(registry, self.file.borrow().as_ref())
+    }
+
+    fn do_read(&self) -> Result<IoStatus, Reason> {
+        Ok(IoStatus::Blocked)
+    }
+
+    fn do_write(&self) -> Result<IoStatus, Reason> {
+        let outcome = {
+            let mut file = self.file.borrow_mut();
+            let Some(f) = file.as_mut() else {
+                return Ok(IoStatus::Blocked);
+            };
+            self.fd.do_write(&mut FileSink(f))?
+        };
+        match outcome {
+            WriteOutcome::More => Ok(IoStatus::More),
+            // A pipe's write side shuts down by closing: the half-close is complete.
+            WriteOutcome::WriteShutdown => Err(Reason::ConnectionDone),
+            WriteOutcome::Blocked | WriteOutcome::Drained => Ok(IoStatus::Blocked),
+        }
+    }
+
+    /// CONTRACT I1: the child closed its end; report it now rather than at the next write.
+    fn on_write_closed(&self) -> Option<Reason> {
+        Some(Reason::lost(io::Error::from(io::ErrorKind::BrokenPipe)))
+    }
+
+    fn connection_lost(&self, reason: Reason) {
+        if !self.fd.connection_lost() {
+            return;
+        }
+        drop(self.file.borrow_mut().take());
+        self.owner.child_connection_lost(self.child_fd, reason);
+    }
+
+    fn describe(&self) -> String {
+        format!("process writer for child fd {}", self.child_fd)
+    }
+}
