@@ -343,7 +343,7 @@ fn f6_child_dead_before_registration_reports_from_the_loop() {
         let rc = unsafe {
             libc::waitid(
                 libc::P_PID,
-                pid as u32,
+                pid as libc::id_t,
                 &mut info,
                 libc::WEXITED | libc::WNOWAIT,
             )

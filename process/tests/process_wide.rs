@@ -114,8 +114,16 @@ fn g8_successful_spawns_leak_no_fd_and_no_zombie() {
 /// place by number.
 fn pipe() -> (OwnedFd, OwnedFd) {
     let mut fds = [-1; 2];
-    // SAFETY: `fds` is valid for two ints.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: `fds` is valid for two ints. (pipe + FD_CLOEXEC rather than pipe2, which
+    // macOS lacks; this binary is single-threaded, so nothing can fork in between.)
+    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+    for fd in fds {
+        // SAFETY: F_SETFD on an fd we just created.
+        assert_eq!(
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) },
+            0
+        );
+    }
     // SAFETY: both fds were just created and are owned here only.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     (save(r.as_raw_fd()), save(w.as_raw_fd()))
@@ -208,8 +216,13 @@ fn g6_inherited_fd_is_not_modified() {
         // At a number the shell can redirect to (below 10), still CLOEXEC.
         let at = 6;
         // SAFETY: plain fd numbers; fd 6 is free in this binary and owned by `w` below.
-        let placed = unsafe { libc::dup3(high.as_raw_fd(), at, libc::O_CLOEXEC) };
+        let placed = unsafe { libc::dup2(high.as_raw_fd(), at) };
         assert_eq!(placed, at);
+        // SAFETY: F_SETFD on the fd just placed (dup3 with O_CLOEXEC is Linux-only).
+        assert_eq!(
+            unsafe { libc::fcntl(at, libc::F_SETFD, libc::FD_CLOEXEC) },
+            0
+        );
         // SAFETY: as above: `at` was just made and is owned here only.
         let w = unsafe { OwnedFd::from_raw_fd(at) };
         drop(high);

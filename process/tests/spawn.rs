@@ -435,6 +435,7 @@ fn pidfd_is_returned_when_asked_for() {
     child.wait();
 }
 
+#[cfg(target_os = "linux")] // F_SETPIPE_SZ/F_GETPIPE_SZ are Linux-only.
 #[test]
 fn pipe_size_is_applied() {
     let mut o = clone_options();

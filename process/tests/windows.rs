@@ -200,8 +200,12 @@ fn m2_environment_is_exactly_what_the_builder_says() {
         .env("Beta", "two words=yes");
     let (_r, _p, rec) = run(&b);
     let got: Vec<String> = stderr_text(&rec).lines().map(str::to_owned).collect();
-    // Wine's loader may add its own variables to a child; everything else must be ours.
-    let ours: Vec<&String> = got.iter().filter(|l| !l.starts_with("WINE")).collect();
+    // Wine's loader adds its own variables (WINE*, and SystemDrive/SystemRoot when
+    // missing) to every child; everything else must be exactly ours.
+    let added_by_wine = |l: &str| {
+        l.starts_with("WINE") || l.starts_with("SystemDrive=") || l.starts_with("SystemRoot=")
+    };
+    let ours: Vec<&String> = got.iter().filter(|l| !added_by_wine(l)).collect();
     assert_eq!(ours, ["ALPHA=1", "Beta=two words=yes"], "{got:?}");
 
     // Inherited, with a change and a removal (by case-insensitive name).

@@ -482,7 +482,15 @@ impl Reactor {
                     self.with_entry(token, |e| e.readable = false);
                 }
                 Some(Ok(IoStatus::More)) => self.enqueue(token),
-                Some(Err(reason)) => return self.disconnect(token, &sel, reason, true),
+                Some(Err(reason)) => {
+                    // A half-closeable selectable survives a clean EOF; its pending write
+                    // (if any) must still run in this dispatch: its writable edge may
+                    // already be consumed.
+                    self.disconnect(token, &sel, reason, true);
+                    if !self.contains(token) {
+                        return;
+                    }
+                }
                 None => {
                     return self.disconnect(
                         token,
@@ -532,6 +540,10 @@ impl Reactor {
 
     fn run_timers(&self) {
         let timers = &self.inner.timers;
+        if timers.is_empty() {
+            // No clock read when nothing is scheduled: it is most of an idle iteration.
+            return;
+        }
         let now = timers.now();
         let cutoff = timers.next_seq();
         while let Some((_, f)) = timers.pop_due(now, Some(cutoff)) {

@@ -1,15 +1,18 @@
 //! Per-reactor signal callbacks over the process-wide registry in `sys`.
+//!
+//! Platform-neutral: `sys::signal` says which signals exist (POSIX signals on Unix; on
+//! Windows, console control events mapped to SIGINT and SIGTERM), owns the process-wide
+//! handler, and registers the slot's wake-up source with the poller under `token`.
 
 use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::rc::Rc;
 
-use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
 use torsion_transport::Signal;
 
-use crate::sys::signal::Slot;
+use crate::sys::signal::{Slot, signal_number};
 
 /// Identifies a signal callback, for [`Reactor::remove_signal_handler`](crate::Reactor::remove_signal_handler).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,17 +43,11 @@ impl Signals {
         signal: Signal,
         f: Box<dyn FnMut()>,
     ) -> io::Result<SignalId> {
-        let signum = signal.as_raw().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{signal} does not exist on this system"),
-            )
-        })?;
+        let signum = signal_number(signal)?;
         let mut slot = self.slot.borrow_mut();
         if slot.is_none() {
             let s = Slot::acquire()?;
-            let fd = s.read_fd();
-            registry.register(&mut SourceFd(&fd), token, Interest::READABLE)?;
+            s.register(registry, token)?;
             *slot = Some(s);
         }
         if let Some(s) = slot.as_ref() {
@@ -95,8 +92,7 @@ impl Signals {
 
     pub(crate) fn release(&self, registry: &Registry) {
         if let Some(s) = self.slot.borrow_mut().take() {
-            let fd = s.read_fd();
-            let _ = registry.deregister(&mut SourceFd(&fd));
+            s.deregister(registry);
         }
         self.callbacks.borrow_mut().clear();
     }

@@ -51,7 +51,6 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsFd;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
@@ -209,7 +208,7 @@ impl TcpOptions {
             }
         }
         if self.keepalive.is_some() {
-            if let Err(e) = sysnet::set_keepalive(sock.as_fd(), self.keepalive) {
+            if let Err(e) = sysnet::set_keepalive(sock, self.keepalive) {
                 log::warn!("cannot set SO_KEEPALIVE: {e}");
             }
         }
@@ -251,7 +250,7 @@ impl TcpTransport {
     /// As [`set_nodelay`](Self::set_nodelay).
     #[doc(alias = "setTcpKeepAlive")]
     pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
-        self.with_socket(|s| sysnet::set_keepalive(s.as_fd(), idle))
+        self.with_socket(|s| sysnet::set_keepalive(s, idle))
             .unwrap_or_else(|| Err(not_connected()))
     }
 
@@ -262,7 +261,7 @@ impl TcpTransport {
     /// As [`set_nodelay`](Self::set_nodelay).
     #[doc(alias = "getTcpKeepAlive")]
     pub fn keepalive(&self) -> io::Result<Option<Duration>> {
-        self.with_socket(|s| sysnet::keepalive(s.as_fd()))
+        self.with_socket(sysnet::keepalive)
             .unwrap_or_else(|| Err(not_connected()))
     }
 }
@@ -755,7 +754,7 @@ fn classify_tcp(e: io::Error) -> Reason {
 fn bind_tcp(addr: SocketAddr, backlog: i32) -> io::Result<mio::net::TcpListener> {
     // std binds with SO_REUSEADDR and close-on-exec; the backlog is set again after.
     let listener = std::net::TcpListener::bind(addr)?;
-    sysnet::set_backlog(listener.as_fd(), backlog)?;
+    sysnet::set_backlog(&listener, backlog)?;
     listener.set_nonblocking(true)?;
     Ok(mio::net::TcpListener::from_std(listener))
 }

@@ -50,17 +50,20 @@ impl ThreadShared {
         Ok(())
     }
 
+    /// True if a call (or a bare wake) arrived since the last [`run_queued`](Self::run_queued).
+    /// Every `push` sets `notified` after queueing, so this never misses a call whose push
+    /// completed; one still in progress wakes the poller itself.
     pub(crate) fn has_queued(&self) -> bool {
-        !self
-            .queue
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
+        self.notified.load(Ordering::Acquire)
     }
 
     /// Run the calls queued now; calls queued while they run wait for the next iteration.
+    /// Without a notification since the last run nothing was queued, and the lock is
+    /// skipped (an idle iteration then costs no mutex round trip).
     pub(crate) fn run_queued(&self) {
-        self.notified.store(false, Ordering::Release);
+        if !self.notified.swap(false, Ordering::AcqRel) {
+            return;
+        }
         let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
         for f in batch {
             catch("a call from another thread", f);

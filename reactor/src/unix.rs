@@ -29,7 +29,6 @@
 //! ```
 
 use std::io;
-use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -162,7 +161,7 @@ pub fn listen_unix(
         }
         _ => None,
     };
-    let prepared = sysnet::set_backlog(listener.as_fd(), DEFAULT_BACKLOG)
+    let prepared = sysnet::set_backlog(&listener, DEFAULT_BACKLOG)
         .and_then(|()| listener.set_nonblocking(true));
     if let Err(e) = prepared {
         drop(listener);

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use torsion_reactor::Reactor;
 use torsion_testing::contract::{Claims, ContractHarness, TimerHarness};
-use torsion_transport::{
-    Address, Factory, ListeningPort, Protocol, ReactorTcp, ReactorUnix, UnixListenOptions,
-};
+use torsion_transport::{Address, Factory, ListeningPort, Protocol, ReactorTcp};
+#[cfg(unix)]
+use torsion_transport::{ReactorUnix, UnixListenOptions};
 
 /// Hands out one protocol, to the first connection.
 struct Once(RefCell<Option<Box<dyn Protocol>>>);
@@ -33,6 +33,7 @@ impl PeerSocket for std::net::TcpStream {
     }
 }
 
+#[cfg(unix)]
 impl PeerSocket for std::os::unix::net::UnixStream {
     fn shutdown_write(&self) {
         let _ = self.shutdown(Shutdown::Write);
@@ -99,6 +100,35 @@ impl Drop for SocketHarness {
     }
 }
 
+impl SocketHarness {
+    #[cfg(unix)]
+    fn connect_unix(&mut self, factory: Rc<Once>) {
+        let dir = std::env::temp_dir().join(format!(
+            "torsion-contract-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        self.port = Some(
+            self.reactor
+                .listen_unix(&path, factory, UnixListenOptions::default())
+                .unwrap(),
+        );
+        let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        s.set_nonblocking(true).unwrap();
+        self.peer = Some(Box::new(s));
+        self.dir = Some(dir);
+    }
+
+    /// Unix sockets exist only on Unix; the `unix` suite below is not built elsewhere.
+    #[cfg(not(unix))]
+    fn connect_unix(&mut self, _factory: Rc<Once>) {
+        unreachable!("Unix sockets are Unix-only")
+    }
+}
+
 impl ContractHarness for SocketHarness {
     fn claims(&self) -> Claims {
         Claims::all()
@@ -107,23 +137,7 @@ impl ContractHarness for SocketHarness {
     fn connect(&mut self, protocol: Box<dyn Protocol>) {
         let factory = Rc::new(Once(RefCell::new(Some(protocol))));
         if self.unix {
-            let dir = std::env::temp_dir().join(format!(
-                "torsion-contract-{}-{:?}",
-                std::process::id(),
-                std::thread::current().id()
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join("s");
-            self.port = Some(
-                self.reactor
-                    .listen_unix(&path, factory, UnixListenOptions::default())
-                    .unwrap(),
-            );
-            let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
-            s.set_nonblocking(true).unwrap();
-            self.peer = Some(Box::new(s));
-            self.dir = Some(dir);
+            self.connect_unix(factory);
         } else {
             let port = self
                 .reactor
@@ -185,6 +199,7 @@ mod tcp {
     torsion_testing::contract_suite!(super::SocketHarness::new(false));
 }
 
+#[cfg(unix)]
 mod unix {
     torsion_testing::contract_suite!(super::SocketHarness::new(true));
 }

@@ -9,12 +9,11 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mio::unix::pipe;
 use mio::{Interest, Registry, Token};
 use torsion_reactor::{Event, IoStatus, Phase, Reactor, ReactorError, Selectable};
 use torsion_transport::{ReactorTime, Reason, TimerError};
 
-use util::DEADLINE;
+use util::{DEADLINE, pipe};
 
 type Log = Rc<RefCell<Vec<String>>>;
 
@@ -719,4 +718,85 @@ fn extension_is_one_instance_per_reactor() {
         3,
         "another reactor has its own"
     );
+}
+
+/// `Poll::poll` may return before its timeout with no events (mio on Windows does; so does
+/// any wake-up): the loop re-reads the clock, so a timer never fires early, and `run`
+/// still fires it on time.
+#[test]
+fn a4_early_poll_returns_do_not_fire_timers_early() {
+    let r = Reactor::new().unwrap();
+    r.set_install_signal_handlers(false);
+    let handle = r.thread_handle();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = stop.clone();
+    let waker = std::thread::spawn(move || {
+        while !s.load(std::sync::atomic::Ordering::Relaxed) {
+            handle.wake();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    });
+    let start = std::time::Instant::now();
+    let fired = Rc::new(Cell::new(None));
+    let (f, r2) = (fired.clone(), r.clone());
+    r.call_later(Duration::from_millis(80), move || {
+        f.set(Some(start.elapsed()));
+        r2.stop().unwrap();
+    });
+    r.run().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    waker.join().unwrap();
+    let at = fired.get().expect("the timer fired");
+    assert!(at >= Duration::from_millis(80), "fired early, at {at:?}");
+}
+
+/// Half-closeable: survives a clean EOF and records its writes.
+struct HalfCloser {
+    rx: RefCell<pipe::Receiver>,
+    writes: Cell<usize>,
+}
+
+impl Selectable for HalfCloser {
+    fn register(&self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(&mut *self.rx.borrow_mut(), token, Interest::READABLE)
+    }
+    fn deregister(&self, registry: &Registry) -> io::Result<()> {
+        registry.deregister(&mut *self.rx.borrow_mut())
+    }
+    fn do_read(&self) -> Result<IoStatus, Reason> {
+        let mut buf = [0u8; 64];
+        match self.rx.borrow_mut().read(&mut buf) {
+            Ok(0) => Err(Reason::ConnectionDone),
+            _ => Ok(IoStatus::Blocked),
+        }
+    }
+    fn do_write(&self) -> Result<IoStatus, Reason> {
+        self.writes.set(self.writes.get() + 1);
+        Ok(IoStatus::Blocked)
+    }
+    fn read_connection_lost(&self) -> bool {
+        true
+    }
+    fn connection_lost(&self, _reason: Reason) {}
+}
+
+#[test]
+fn c2_half_close_eof_still_runs_the_pending_write_of_the_same_dispatch() {
+    // Regression: the write half of a dispatch was skipped when the read half hit a clean
+    // EOF on a half-closeable selectable, and with the writable edge consumed, queued
+    // output then waited forever (seen as a stalled inetd after the client's FIN).
+    let r = Reactor::new().unwrap();
+    let (tx, rx) = pipe::new().unwrap();
+    drop(tx);
+    let s = Rc::new(HalfCloser {
+        rx: RefCell::new(rx),
+        writes: Cell::new(0),
+    });
+    let t = r.register(s.clone()).unwrap();
+    r.add_reader(t);
+    r.add_writer(t);
+    r.iterate(Duration::ZERO).unwrap();
+    assert!(r.contains(t), "half-closed, still registered");
+    assert!(!r.is_reading(t));
+    assert_eq!(s.writes.get(), 1, "the write ran in the same dispatch");
 }

@@ -1,5 +1,9 @@
 //! Tests that count or exhaust this process's fds. They hold one lock so that no other test
 //! in this binary opens or closes fds meanwhile (other test binaries are other processes).
+//!
+//! Unix only: they count fds in `/proc/self/fd` and exhaust `RLIMIT_NOFILE`, neither of
+//! which Windows has, and one listens on a Unix socket.
+#![cfg(unix)]
 
 mod util;
 
@@ -166,7 +170,7 @@ fn accept_out_of_fds_backs_off_without_spinning_and_recovers() {
         files: Vec::new(),
     };
     let low = libc::rlimit {
-        rlim_cur: max_open_fd() + 16,
+        rlim_cur: (max_open_fd() + 16) as libc::rlim_t,
         rlim_max: old.rlim_max,
     };
     // SAFETY: `low` is a valid rlimit under the hard limit.

@@ -652,6 +652,18 @@ fn refusing_factory_closes_the_connection() {
     port.stop_listening();
 }
 
+/// The keepalive idle time; `None` (after saying why) where the system cannot report it
+/// (`Unsupported`: Windows before 10 1709, and Wine 8, refuse `TCP_KEEPIDLE`).
+fn keepalive_or_skip(t: &TcpTransport) -> Option<Option<Duration>> {
+    match t.keepalive() {
+        Err(e) if e.kind() == std::io::ErrorKind::Unsupported => {
+            eprintln!("SKIPPED: reading the keepalive idle time back: {e}");
+            None
+        }
+        other => Some(other.unwrap()),
+    }
+}
+
 #[test]
 fn nodelay_and_keepalive_options() {
     let r = reactor();
@@ -665,7 +677,9 @@ fn nodelay_and_keepalive_options() {
     t.set_nodelay(true).unwrap();
     assert!(t.nodelay().unwrap());
     t.set_keepalive(Some(Duration::from_secs(30))).unwrap();
-    assert_eq!(t.keepalive().unwrap(), Some(Duration::from_secs(30)));
+    if let Some(k) = keepalive_or_skip(&t) {
+        assert_eq!(k, Some(Duration::from_secs(30)));
+    }
     t.set_keepalive(None).unwrap();
     assert_eq!(t.keepalive().unwrap(), None);
 
@@ -684,7 +698,9 @@ fn nodelay_and_keepalive_options() {
     r.run_until(|| c.transport().is_some(), DEADLINE).unwrap();
     let ct = c.transport().unwrap();
     assert!(ct.nodelay().unwrap());
-    assert_eq!(ct.keepalive().unwrap(), Some(Duration::from_secs(60)));
+    if let Some(k) = keepalive_or_skip(&ct) {
+        assert_eq!(k, Some(Duration::from_secs(60)));
+    }
     ct.abort_connection();
     r.run_until(|| client.lost.borrow().len() == 1, DEADLINE)
         .unwrap();

@@ -1,4 +1,6 @@
 //! Unix stream sockets: listening (stale files), connecting, echo, half-close, abort.
+//! Unix only (`torsion_reactor::unix` is `cfg(unix)`).
+#![cfg(unix)]
 
 mod util;
 

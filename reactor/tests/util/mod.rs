@@ -238,6 +238,29 @@ pub fn start_pair<S: StreamSocket + 'static>(
     (ta, tb)
 }
 
+/// A one-way byte channel the test writes and a selectable reads: `mio::unix::pipe` on
+/// Unix; on Windows (no anonymous pipes in mio) a loopback TCP pair with the same shape.
+#[cfg(unix)]
+#[allow(unused_imports)]
+pub use mio::unix::pipe;
+
+#[cfg(windows)]
+pub mod pipe {
+    /// The write end: a blocking std socket.
+    pub type Sender = std::net::TcpStream;
+    /// The read end: a non-blocking mio socket.
+    pub type Receiver = mio::net::TcpStream;
+
+    /// A connected (sender, receiver) pair.
+    pub fn new() -> std::io::Result<(Sender, Receiver)> {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let tx = std::net::TcpStream::connect(l.local_addr()?)?;
+        let (rx, _) = l.accept()?;
+        rx.set_nonblocking(true)?;
+        Ok((tx, mio::net::TcpStream::from_std(rx)))
+    }
+}
+
 /// A connected loopback TCP pair (client, server side).
 pub fn tcp_sockets() -> (mio::net::TcpStream, mio::net::TcpStream) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -253,6 +276,7 @@ pub fn tcp_sockets() -> (mio::net::TcpStream, mio::net::TcpStream) {
 }
 
 /// A connected Unix socket pair.
+#[cfg(unix)]
 pub fn unix_sockets() -> (mio::net::UnixStream, mio::net::UnixStream) {
     mio::net::UnixStream::pair().expect("socketpair")
 }
@@ -385,7 +409,9 @@ impl PullProducer for PullChunks {
 }
 
 /// Raise the soft fd limit to the hard limit; returns the new soft limit.
-pub fn raise_fd_limit() -> libc::rlim_t {
+#[cfg(unix)]
+#[allow(clippy::useless_conversion)] // rlim_t is u64 on Linux, not everywhere
+pub fn raise_fd_limit() -> u64 {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -402,10 +428,16 @@ pub fn raise_fd_limit() -> libc::rlim_t {
         // SAFETY: `new` is a valid rlimit; raising the soft limit up to the hard one is
         // always allowed.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &new) } == 0 {
-            return new.rlim_cur;
+            return u64::try_from(new.rlim_cur).unwrap_or(u64::MAX);
         }
     }
-    lim.rlim_cur
+    u64::try_from(lim.rlim_cur).unwrap_or(u64::MAX)
+}
+
+/// Windows has no per-process socket limit to raise (handles are limited by memory).
+#[cfg(windows)]
+pub fn raise_fd_limit() -> u64 {
+    u64::MAX
 }
 
 /// A unique temporary directory for socket files, removed on drop.

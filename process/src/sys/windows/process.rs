@@ -508,6 +508,13 @@ impl Process {
         log::debug!("process {} exited: {reason}", self.original_pid);
         self.pid.set(None);
         self.exit.set(Some(reason));
+        // Nobody will read the child's stdin any more, and Windows cannot tell an idle
+        // writer that (POSIX reports HUP on the pipe, CONTRACT I1): close it now, dropping
+        // what is unsent, so `process_ended` can come (M5). The loss is reported from the
+        // writer thread, through the loop.
+        if let (Some(r), Some((_, t))) = (self.reactor.upgrade(), self.stdin.borrow().as_ref()) {
+            r.disconnect_later(*t, Reason::lost_because("the child exited"));
+        }
         // CONTRACT F7: a panic in process_exited is logged; process_ended still comes.
         self.deliver(move |p| {
             catch_panic("process_exited", || p.process_exited(reason));

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::mem;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use super::syscall;
@@ -51,8 +51,8 @@ pub(crate) fn accept_error(e: &io::Error) -> AcceptError {
 ///
 /// # References
 /// `listen(2)`.
-pub(crate) fn set_backlog(fd: BorrowedFd<'_>, backlog: i32) -> io::Result<()> {
-    syscall!(listen(fd.as_raw_fd(), backlog.max(0)))?;
+pub(crate) fn set_backlog(sock: &impl AsFd, backlog: i32) -> io::Result<()> {
+    syscall!(listen(sock.as_fd().as_raw_fd(), backlog.max(0)))?;
     Ok(())
 }
 
@@ -93,7 +93,8 @@ const KEEPIDLE: i32 = libc::TCP_KEEPIDLE;
 /// # References
 /// `setsockopt(2)` with `SO_KEEPALIVE` and `TCP_KEEPIDLE` (`TCP_KEEPALIVE` on macOS);
 /// `tcp(7)`.
-pub(crate) fn set_keepalive(fd: BorrowedFd<'_>, idle: Option<Duration>) -> io::Result<()> {
+pub(crate) fn set_keepalive(sock: &impl AsFd, idle: Option<Duration>) -> io::Result<()> {
+    let fd = sock.as_fd();
     match idle {
         None => setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, 0),
         Some(d) => {
@@ -108,7 +109,8 @@ pub(crate) fn set_keepalive(fd: BorrowedFd<'_>, idle: Option<Duration>) -> io::R
 ///
 /// # References
 /// `getsockopt(2)`, `tcp(7)`.
-pub(crate) fn keepalive(fd: BorrowedFd<'_>) -> io::Result<Option<Duration>> {
+pub(crate) fn keepalive(sock: &impl AsFd) -> io::Result<Option<Duration>> {
+    let fd = sock.as_fd();
     if getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE)? == 0 {
         return Ok(None);
     }

@@ -22,7 +22,25 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use torsion_transport::Signal;
+
 use super::{drain, nonblocking_pipe, syscall};
+
+/// The number `signal` has on this system.
+///
+/// # Errors
+///
+/// `InvalidInput` for a named signal this system lacks or a non-positive number.
+pub(crate) fn signal_number(signal: Signal) -> io::Result<i32> {
+    signal.as_raw().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{signal} does not exist on this system"),
+        )
+    })
+}
 
 /// Highest signal number handled, plus one.
 const NSIG: usize = 65;
@@ -81,9 +99,16 @@ impl Slot {
         Ok(Slot { index, read_fd })
     }
 
-    /// The pipe's read end, for registration with the poller.
-    pub(crate) fn read_fd(&self) -> RawFd {
-        self.read_fd
+    /// Register the pipe's read end with the poller under `token`.
+    pub(crate) fn register(&self, registry: &Registry, token: Token) -> io::Result<()> {
+        registry.register(&mut SourceFd(&self.read_fd), token, Interest::READABLE)
+    }
+
+    /// Deregister the pipe's read end (before the slot is dropped).
+    pub(crate) fn deregister(&self, registry: &Registry) {
+        if let Err(e) = registry.deregister(&mut SourceFd(&self.read_fd)) {
+            log::warn!("deregistering the signal pipe: {e}");
+        }
     }
 
     /// Start delivering `signum` to this slot, installing the process handler if needed.

@@ -1,4 +1,6 @@
-//! Windows back end: arrives with the Windows issue (mio's IOCP back end, a waker-based
-//! signal substitute for console control events).
+//! Windows back end: mio's IOCP/AFD poller does the I/O; this module adds what neither std
+//! nor mio exposes — socket options through Winsock, and console control events standing
+//! in for POSIX signals.
 
-compile_error!("torsion-reactor does not support Windows yet");
+pub(crate) mod net;
+pub(crate) mod signal;
