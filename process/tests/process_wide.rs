@@ -119,10 +119,8 @@ fn pipe() -> (OwnedFd, OwnedFd) {
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
     for fd in fds {
         // SAFETY: F_SETFD on an fd we just created.
-        assert_eq!(
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) },
-            0
-        );
+        let rc = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+        assert_eq!(rc, 0);
     }
     // SAFETY: both fds were just created and are owned here only.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
@@ -219,10 +217,8 @@ fn g6_inherited_fd_is_not_modified() {
         let placed = unsafe { libc::dup2(high.as_raw_fd(), at) };
         assert_eq!(placed, at);
         // SAFETY: F_SETFD on the fd just placed (dup3 with O_CLOEXEC is Linux-only).
-        assert_eq!(
-            unsafe { libc::fcntl(at, libc::F_SETFD, libc::FD_CLOEXEC) },
-            0
-        );
+        let rc = unsafe { libc::fcntl(at, libc::F_SETFD, libc::FD_CLOEXEC) };
+        assert_eq!(rc, 0);
         // SAFETY: as above: `at` was just made and is owned here only.
         let w = unsafe { OwnedFd::from_raw_fd(at) };
         drop(high);

@@ -1,8 +1,9 @@
-//! run — run a program with its stdio relayed through the reactor.
+//! run — run a program with its stdio relayed through the reactor, on pipes or a PTY.
 //!
 //! ```sh
-//! cargo run -p torsion-examples --bin run -- [--timeout S] -- PROGRAM [ARGS...]
+//! cargo run -p torsion-examples --bin run -- [--timeout S] [--pty [--rows R] [--cols C]] -- PROGRAM [ARGS...]
 //! echo hello | cargo run -p torsion-examples --bin run -- -- tr a-z A-Z
+//! cargo run -p torsion-examples --bin run -- --pty -- sh     # script(1)-style
 //! ```
 //!
 //! Our stdin goes to the child's stdin (its stdin is closed at our EOF), the child's stdout
@@ -12,6 +13,12 @@
 //! after S seconds (SIGKILL two seconds later) and `run` exits 124, like timeout(1).
 //! Otherwise `run` exits with the child's exit code, or 128 + the signal that killed it;
 //! 127 if the program cannot be found, 126 if it cannot be run.
+//!
+//! With `--pty` the program runs on a pseudo-terminal (its stdout and stderr both arrive
+//! as our stdout). When our stdin is a terminal it is put in raw mode, so keys go to the
+//! program, and its window size is forwarded at start and on SIGWINCH; the terminal is
+//! restored on every exit path. On SIGTERM a program still running after a second gets its
+//! terminal hung up (SIGHUP). At our stdin's EOF, the terminal's EOF key (^D) is sent.
 
 use std::cell::{Cell, RefCell};
 use std::error::Error;
@@ -23,14 +30,17 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use torsion_process::pipes::{PipeOwner, ProcessWriter};
-use torsion_process::{Process, StandardIo, spawn};
+use torsion_process::{StandardIo, spawn};
 use torsion_reactor::Reactor;
 use torsion_transport::{
     Consumer, ExitReason, HalfCloseableProtocol, ProcessBuilder, ProcessProtocol, ProcessTransport,
     Producer, Protocol, PushProducer, Reason, Signal,
 };
 
-const USAGE: &str = "usage: run [--timeout SECONDS] -- PROGRAM [ARGS...]";
+mod args;
+mod terminal;
+
+use args::{USAGE, parse};
 
 /// The child's side: stdout to our stdout, stderr to our stderr, stop when it ended.
 struct Child {
@@ -60,7 +70,7 @@ impl ProcessProtocol for Child {
 }
 
 /// Our stdin's side: everything to the child's stdin; EOF closes it.
-struct StdinRelay(Rc<Process>);
+struct StdinRelay(Rc<dyn ProcessTransport>);
 
 impl Protocol for StdinRelay {
     fn data_received(&mut self, data: &[u8]) {
@@ -101,35 +111,9 @@ impl PipeOwner for Quiet {
     fn child_connection_lost(&self, _: i32, _: Reason) {}
 }
 
-fn parse(args: &[OsString]) -> Result<(Option<f64>, Vec<OsString>), String> {
-    let mut timeout = None;
-    let mut i = 0;
-    while i < args.len() && args[i] != "--" {
-        match args[i].to_str() {
-            Some("--timeout") => {
-                let v = args
-                    .get(i + 1)
-                    .and_then(|v| v.to_str())
-                    .ok_or("--timeout needs a value")?;
-                let secs: f64 = v.parse().map_err(|_| format!("bad --timeout {v:?}"))?;
-                torsion_transport::time::delay_from_secs(secs)
-                    .map_err(|e| format!("--timeout: {e}"))?;
-                timeout = Some(secs);
-                i += 2;
-            }
-            _ => return Err(format!("unknown option {:?}", args[i])),
-        }
-    }
-    let program = args.get(i + 1..).unwrap_or_default().to_vec();
-    if program.is_empty() {
-        return Err("no program given".into());
-    }
-    Ok((timeout, program))
-}
-
 fn main() -> Result<ExitCode, Box<dyn Error>> {
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let (timeout, argv) = match parse(&args) {
+    let (timeout, pty, argv) = match parse(&args) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("run: {e}\n{USAGE}");
@@ -150,7 +134,12 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
         code: code.clone(),
     };
     let builder = ProcessBuilder::new(&argv[0]).argv(&argv);
-    let process = match spawn(&reactor, &builder, Box::new(child)) {
+    let spawned = match pty {
+        Some(size) => terminal::spawn(&reactor, builder, size, Box::new(child))
+            .map(|p| (p.clone() as Rc<dyn ProcessTransport>, Some(p))),
+        None => spawn(&reactor, &builder, Box::new(child)).map(|p| (p as _, None)),
+    };
+    let (process, on_pty) = match spawned {
         Ok(p) => p,
         Err(e) => {
             eprintln!("run: {e}");
@@ -161,6 +150,10 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
             return Ok(ExitCode::from(if missing { 127 } else { 126 }));
         }
     };
+    let mut raw_mode = match &on_pty {
+        Some(p) => terminal::attach(&reactor, p)?,
+        None => None,
+    };
     let stdio = StandardIo::stdio(&reactor, Box::new(StdinRelay(process.clone())))?;
     *stdout.borrow_mut() = Some(stdio.clone());
     // Flow control both ways.
@@ -168,6 +161,10 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
     process.register_producer(Producer::Push(Rc::new(StdinProducer(stdio.clone()))))?;
 
     for sig in [Signal::Int, Signal::Term] {
+        if let (Signal::Term, Some(p)) = (sig, &on_pty) {
+            terminal::on_sigterm(&reactor, p)?;
+            continue;
+        }
         let p = process.clone();
         reactor.on_signal(sig, move || {
             let _ = p.signal_process(sig);
@@ -185,6 +182,9 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
         });
     }
     reactor.run()?;
+    if let Some(guard) = raw_mode.as_mut() {
+        guard.restore()?;
+    }
     let _ = torsion_process::raw::set_nonblocking(std::io::stderr().as_fd(), false);
     let status = match code.get() {
         _ if timed_out.get() => 124,
