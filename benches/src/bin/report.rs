@@ -1,0 +1,169 @@
+//! Runs the benchmarks of issue 7 and writes `BENCHMARKS.md` plus `benches/charts/*.svg`.
+//!
+//! ```text
+//! cargo run -p torsion-benches --release --bin report              # everything, < 10 min
+//! cargo run -p torsion-benches --release --bin report -- --only B5  # one benchmark
+//! cargo run -p torsion-benches --release --bin report -- --quick    # smoke test
+//! ```
+//!
+//! `--only` and `--quick` write to `target/bench-report/` unless `--out DIR` is given, so a
+//! partial run never replaces the committed report. `--rounds N` overrides the rounds;
+//! `--no-twisted` skips the Twisted column.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use torsion_benches::alloc::Counting;
+use torsion_benches::machine::Machine;
+use torsion_benches::report::RunInfo;
+use torsion_benches::twisted::Twisted;
+use torsion_benches::util::repo_root;
+use torsion_benches::{Config, Report};
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+type Bench = fn(&Config, &mut Report);
+
+const BENCHES: &[(&str, Bench)] = &[
+    ("B5", torsion_benches::timers::run),
+    ("B6", torsion_benches::wake::run),
+    ("B4", torsion_benches::tcp::run),
+    ("B1", torsion_benches::spawn::run),
+    ("B3", torsion_benches::pipes::run),
+    ("B8", torsion_benches::memory::run),
+    ("B7", torsion_benches::pty::run),
+];
+
+fn usage() -> ! {
+    eprintln!("usage: report [--quick] [--only B1,B5,...] [--rounds N] [--no-twisted] [--out DIR]");
+    std::process::exit(2);
+}
+
+fn main() {
+    if std::env::args().nth(1).as_deref() == Some("echo-client") {
+        std::process::exit(torsion_benches::client::main(
+            std::env::args().skip(2).collect(),
+        ));
+    }
+    let started = Instant::now();
+    let mut quick = false;
+    let mut only: Option<Vec<String>> = None;
+    let mut rounds: Option<usize> = None;
+    let mut no_twisted = false;
+    let mut out: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--no-twisted" => no_twisted = true,
+            "--only" => {
+                only = Some(
+                    args.next()
+                        .unwrap_or_else(|| usage())
+                        .split(',')
+                        .map(|s| s.trim().to_ascii_uppercase())
+                        .collect(),
+                )
+            }
+            "--rounds" => {
+                rounds = Some(
+                    args.next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| usage()),
+                )
+            }
+            "--out" => out = Some(PathBuf::from(args.next().unwrap_or_else(|| usage()))),
+            _ => usage(),
+        }
+    }
+    let partial = quick || only.is_some();
+    let (report_path, chart_dir, chart_prefix) = match (&out, partial) {
+        (Some(dir), _) => (
+            dir.join("BENCHMARKS.md"),
+            dir.join("charts"),
+            "charts/".to_owned(),
+        ),
+        (None, true) => {
+            let dir = repo_root().join("target").join("bench-report");
+            (
+                dir.join("BENCHMARKS.md"),
+                dir.join("charts"),
+                "charts/".to_owned(),
+            )
+        }
+        (None, false) => (
+            repo_root().join("BENCHMARKS.md"),
+            repo_root().join("benches").join("charts"),
+            "benches/charts/".to_owned(),
+        ),
+    };
+
+    let mut machine = Machine::detect();
+    let twisted = if no_twisted {
+        machine.twisted = "skipped: --no-twisted was given".to_owned();
+        None
+    } else {
+        match Twisted::setup() {
+            Ok(t) => {
+                machine.twisted = format!("{} (venv under target/bench-venv)", t.version);
+                Some(t)
+            }
+            Err(reason) => {
+                eprintln!("Twisted column skipped: {reason}");
+                machine.twisted = format!("skipped: {reason}");
+                None
+            }
+        }
+    };
+    let cfg = Config {
+        quick,
+        rounds: rounds.unwrap_or(if quick { 2 } else { 5 }),
+        warmup: 1,
+        twisted,
+    };
+    let mut report = Report::default();
+    for (id, run) in BENCHES {
+        let wanted = only
+            .as_ref()
+            .is_none_or(|o| o.iter().any(|w| w == id || (*id == "B1" && w == "B2")));
+        if wanted {
+            let t = Instant::now();
+            eprintln!("{id}:");
+            run(&cfg, &mut report);
+            eprintln!("{id} took {:.1} s", t.elapsed().as_secs_f64());
+        }
+    }
+
+    let charts = report.write_charts(&chart_dir);
+    let mut command = "cargo run -p torsion-benches --release --bin report".to_owned();
+    for a in std::env::args().skip(1) {
+        command.push(' ');
+        command.push_str(&a);
+    }
+    let md = report.markdown(&RunInfo {
+        machine: &machine,
+        command: &command,
+        rounds: cfg.rounds,
+        warmup: cfg.warmup,
+        charts: &charts,
+        chart_prefix: &chart_prefix,
+        total_secs: started.elapsed().as_secs_f64(),
+    });
+    if let Some(parent) = report_path.parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    match std::fs::write(&report_path, md) {
+        Ok(()) => eprintln!(
+            "wrote {} and {} chart(s) in {} ({:.0} s)",
+            report_path.display(),
+            charts.len(),
+            chart_dir.display(),
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", report_path.display());
+            std::process::exit(1);
+        }
+    }
+}

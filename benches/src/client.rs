@@ -1,0 +1,190 @@
+//! The B4/B8 load client: runs in its own process so the server under test has the other
+//! core. Raw mio, one thread. The report binary runs the same code as
+//! `report echo-client ARGS` (so it never uses a stale build of this binary).
+//!
+//! ```text
+//! echo_client --port P --conns N --size BYTES --secs T [--warmup W]
+//!     N connections, one message of BYTES in flight on each; counts messages echoed
+//!     in full during T seconds after W seconds of warm-up; prints
+//!     `RESULT msgs_per_sec=... msgs=... secs=...`
+//! echo_client --port P --idle N
+//!     opens N connections, prints `READY N`, holds them until stdin closes
+//! ```
+
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+
+struct Conn {
+    stream: TcpStream,
+    /// Bytes of the current message written.
+    sent: usize,
+    /// Bytes of the current message echoed back.
+    received: usize,
+}
+
+struct Args {
+    port: u16,
+    conns: usize,
+    size: usize,
+    secs: f64,
+    warmup: f64,
+    idle: Option<usize>,
+}
+
+fn parse(args: Vec<String>) -> Result<Args, String> {
+    let mut a = Args {
+        port: 0,
+        conns: 1,
+        size: 64,
+        secs: 1.0,
+        warmup: 0.1,
+        idle: None,
+    };
+    let mut it = args.into_iter();
+    while let Some(k) = it.next() {
+        let v = it.next().ok_or(format!("{k} needs a value"))?;
+        let bad = || format!("bad value for {k}: {v}");
+        match k.as_str() {
+            "--port" => a.port = v.parse().map_err(|_| bad())?,
+            "--conns" => a.conns = v.parse().map_err(|_| bad())?,
+            "--size" => a.size = v.parse().map_err(|_| bad())?,
+            "--secs" => a.secs = v.parse().map_err(|_| bad())?,
+            "--warmup" => a.warmup = v.parse().map_err(|_| bad())?,
+            "--idle" => a.idle = Some(v.parse().map_err(|_| bad())?),
+            _ => return Err(format!("unknown argument {k}")),
+        }
+    }
+    if a.port == 0 {
+        return Err("--port is required".into());
+    }
+    Ok(a)
+}
+
+fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
+    let s = std::net::TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    s.set_nonblocking(true)?;
+    Ok(TcpStream::from_std(s))
+}
+
+/// Write what is left of the current message; false if the socket is full.
+fn push(c: &mut Conn, msg: &[u8]) -> io::Result<()> {
+    while c.sent < msg.len() {
+        match c.stream.write(&msg[c.sent..]) {
+            Ok(n) => c.sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn load(a: &Args, addr: SocketAddr) -> io::Result<()> {
+    let mut poll = Poll::new()?;
+    let mut events = Events::with_capacity(1024);
+    let msg = vec![b'x'; a.size];
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut conns = Vec::with_capacity(a.conns);
+    for i in 0..a.conns {
+        let mut stream = connect(addr)?;
+        poll.registry().register(
+            &mut stream,
+            Token(i),
+            Interest::READABLE | Interest::WRITABLE,
+        )?;
+        conns.push(Conn {
+            stream,
+            sent: 0,
+            received: 0,
+        });
+    }
+    for c in &mut conns {
+        push(c, &msg)?;
+    }
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs_f64(a.warmup);
+    let end = measure_from + Duration::from_secs_f64(a.secs);
+    let mut counted = 0u64;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        poll.poll(&mut events, Some(end - now))?;
+        for ev in events.iter() {
+            let Some(c) = conns.get_mut(ev.token().0) else {
+                continue;
+            };
+            if ev.is_writable() {
+                push(c, &msg)?;
+            }
+            if ev.is_readable() || ev.is_read_closed() {
+                loop {
+                    match c.stream.read(&mut buf) {
+                        Ok(0) => return Err(io::Error::other("server closed a connection")),
+                        Ok(n) => {
+                            c.received += n;
+                            while c.received >= a.size && c.sent == a.size {
+                                c.received -= a.size;
+                                c.sent = 0;
+                                if Instant::now() >= measure_from {
+                                    counted += 1;
+                                }
+                                push(c, &msg)?;
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+    let secs = a.secs;
+    println!(
+        "RESULT msgs_per_sec={:.1} msgs={counted} secs={secs}",
+        counted as f64 / secs
+    );
+    Ok(())
+}
+
+fn idle(addr: SocketAddr, n: usize) -> io::Result<()> {
+    let conns: Vec<std::net::TcpStream> = (0..n)
+        .map(|_| std::net::TcpStream::connect(addr))
+        .collect::<io::Result<_>>()?;
+    println!("READY {}", conns.len());
+    io::stdout().flush()?;
+    let mut sink = Vec::new();
+    let _ = io::stdin().read_to_end(&mut sink);
+    drop(conns);
+    Ok(())
+}
+
+/// Run the client with `args` (without the program name); returns the exit code.
+pub fn main(args: Vec<String>) -> i32 {
+    let a = match parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("echo_client: {e}");
+            return 2;
+        }
+    };
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, a.port));
+    let res = match a.idle {
+        Some(n) => idle(addr, n),
+        None => load(&a, addr),
+    };
+    match res {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("echo_client: {e}");
+            1
+        }
+    }
+}
