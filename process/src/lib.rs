@@ -1,14 +1,80 @@
-//! Child processes for torsion: spawning with any child fd map, typed spawn errors, and
-//! waiting for and signalling children (DESIGN.md, "Processes").
+//! Child processes on torsion's reactor: spawning with any child fd map, typed spawn
+//! errors, pipes with flow control, and reaping without zombies or stolen children
+//! (DESIGN.md, "Processes"; CONTRACT F–J).
 //!
-//! The layers, bottom up:
+//! # `process_exited` and `process_ended`
 //!
-//! 1. [`raw`] — the POSIX spawn layer with no reactor: a
-//!    [`ProcessBuilder`](torsion_transport::ProcessBuilder) becomes a running child plus
-//!    the parent's fds ([`raw::spawn_child`]); [`raw::try_wait`], [`raw::send_signal`] and
-//!    the PTY window-size helpers.
-//! 2. The reactor-driven process transport (pipes as selectables, reaping in the loop,
-//!    `ProcessProtocol` callbacks) is built on [`raw`].
+//! A [`ProcessProtocol`](torsion_transport::ProcessProtocol) hears about the end of a child
+//! twice, as in Twisted:
+//!
+//! - `process_exited(reason)` when the child is **reaped**: it is gone, and
+//!   [`pid()`](torsion_transport::ProcessTransport::pid) is `None` from then on. Output may
+//!   still be on its way: a grandchild that inherited the child's stdout can keep writing.
+//! - `process_ended(reason)` when the child is reaped **and** every pipe the reactor created
+//!   for it is closed: nothing more can arrive. It is always the last callback.
+//!
+//! Use `process_exited` to react to the exit (restart a worker); use `process_ended` to act
+//! on the complete output (parse it, close the connection it was feeding).
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//! use std::time::Duration;
+//! use torsion_reactor::Reactor;
+//! use torsion_transport::{ExitReason, ProcessBuilder, ProcessProtocol};
+//!
+//! #[derive(Default)]
+//! struct Log(Rc<RefCell<Vec<String>>>);
+//!
+//! impl ProcessProtocol for Log {
+//!     fn out_received(&mut self, data: &[u8]) {
+//!         self.0.borrow_mut().push(format!("out {}", String::from_utf8_lossy(data).trim()));
+//!     }
+//!     fn process_exited(&mut self, reason: ExitReason) {
+//!         self.0.borrow_mut().push(format!("exited: {reason}"));
+//!     }
+//!     fn process_ended(&mut self, reason: ExitReason) {
+//!         self.0.borrow_mut().push(format!("ended: {reason}"));
+//!     }
+//! }
+//!
+//! let reactor = Reactor::new()?;
+//! let log = Rc::new(RefCell::new(Vec::new()));
+//! // The child exits at once; the grandchild it leaves behind holds stdout for a moment.
+//! let child = ProcessBuilder::new("sh").args(["-c", "(sleep 0.2; echo late) & exit 3"]);
+//! torsion_process::spawn(&reactor, &child, Box::new(Log(log.clone())))?;
+//! let l = log.clone();
+//! reactor.run_until(|| l.borrow().iter().any(|e| e.starts_with("ended")), Duration::from_secs(10))?;
+//! assert_eq!(
+//!     *log.borrow(),
+//!     [
+//!         "exited: process ended with exit code 3",
+//!         "out late",
+//!         "ended: process ended with exit code 3",
+//!     ]
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The layers, bottom up
+//!
+//! 1. [`raw`] — no reactor: a [`ProcessBuilder`](torsion_transport::ProcessBuilder) becomes
+//!    a running child plus the parent's fds ([`raw::spawn_child`], a vfork-style
+//!    `clone(CLONE_VM|CLONE_VFORK)` on Linux, fork/exec elsewhere, every failure a
+//!    [`SpawnError`](torsion_transport::SpawnError) naming the step);
+//!    [`raw::try_wait`], [`raw::send_signal`], PTY helpers.
+//! 2. [`pipes`] — the parent's pipe ends as selectables: [`pipes::ProcessReader`] and
+//!    [`pipes::ProcessWriter`] (a [`FileDescriptor`](torsion_reactor::FileDescriptor) write
+//!    side that notices a child closing its stdin, CONTRACT I1).
+//! 3. [`reaper`] — one [`ChildWatcher`] per reactor: a pidfd per child in the loop, or
+//!    SIGCHLD with `wait4` per owned child (never `waitpid(-1)`), shutdown policies.
+//! 4. [`Process`] — the process transport; [`spawn`], [`spawn_with`] and Twisted's
+//!    [`spawn_process`]; [`install`] so `Reactor` implements `ReactorProcess`.
+//! 5. [`StandardIo`] — a `Transport` over any read/write fd pair, such as our own stdin and
+//!    stdout (Twisted's `StandardIO`).
+//!
+//! Errors are synchronous: a missing program, a bad cwd, a NUL byte or a bad fd map is an
+//! `Err` from `spawn`, never a child that prints a traceback:
 //!
 //! ```
 //! use torsion_process::raw::{self, RawSpawnOptions};
