@@ -190,12 +190,14 @@ fn round_up_to_ms(d: Duration) -> Duration {
 }
 
 impl Reactor {
-    /// A new reactor with its own poller and waker.
+    /// A new reactor with its own poller and waker. On Unix, SIGPIPE is ignored if it was at
+    /// its default (so `EPIPE` is an error, not a death; CONTRACT I1).
     ///
     /// # Errors
     ///
     /// The OS error from creating the poller or the waker (fd exhaustion, usually).
     pub fn new() -> io::Result<Reactor> {
+        crate::sys::signal::ignore_sigpipe_if_default();
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let thread = ThreadShared::new(&registry, WAKER_TOKEN)?;

@@ -167,6 +167,33 @@ fn b7_uncatchable_signals_are_an_error() {
 }
 
 #[cfg(unix)]
+fn i1_sigpipe_at_its_default_is_ignored_so_epipe_is_an_error() {
+    let n = Signal::Pipe.as_raw().unwrap();
+    // SAFETY: zeroed sigaction is SIG_DFL with an empty mask; restore the default.
+    unsafe {
+        let dfl: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(n, &dfl, std::ptr::null_mut()), 0);
+    }
+    let _r = Reactor::new().unwrap();
+    // SAFETY: querying the current action.
+    let now = unsafe {
+        let mut cur: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(n, std::ptr::null(), &mut cur), 0);
+        cur.sa_sigaction
+    };
+    assert_eq!(now, libc::SIG_IGN);
+    let (reader, mut writer) = std::io::pipe().unwrap();
+    drop(reader);
+    use std::io::Write;
+    let e = writer.write(b"x").unwrap_err();
+    assert_eq!(
+        e.kind(),
+        std::io::ErrorKind::BrokenPipe,
+        "an error, and we are alive"
+    );
+}
+
+#[cfg(unix)]
 fn main() {
     let tests: &[(&str, fn())] = &[
         (
@@ -196,6 +223,10 @@ fn main() {
         (
             "b7_uncatchable_signals_are_an_error",
             b7_uncatchable_signals_are_an_error,
+        ),
+        (
+            "i1_sigpipe_at_its_default_is_ignored_so_epipe_is_an_error",
+            i1_sigpipe_at_its_default_is_ignored_so_epipe_is_an_error,
         ),
     ];
     let mut failed = 0;

@@ -276,3 +276,21 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
     // SAFETY: as above; restores the interrupted code's errno.
     unsafe { *errno = saved };
 }
+
+/// Ignore SIGPIPE if it is at its default disposition (which kills the process), so a
+/// write to a pipe or socket whose reader is gone is an `EPIPE` error, never a death
+/// (CONTRACT I1). A handler someone installed, or an existing ignore, is left alone.
+/// Children get every signal reset to its default before exec (CONTRACT H2).
+pub(crate) fn ignore_sigpipe_if_default() {
+    let mut cur = zeroed_sigaction();
+    // SAFETY: querying the current action into a valid struct.
+    if unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut cur) } != 0 {
+        return;
+    }
+    if cur.sa_sigaction == libc::SIG_DFL {
+        let mut ign = zeroed_sigaction();
+        ign.sa_sigaction = libc::SIG_IGN;
+        // SAFETY: installing SIG_IGN from a valid struct.
+        unsafe { libc::sigaction(libc::SIGPIPE, &ign, std::ptr::null_mut()) };
+    }
+}
