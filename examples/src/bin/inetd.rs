@@ -19,114 +19,11 @@ use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_process::{Process, spawn};
+use torsion_examples::inetd::Service;
 use torsion_reactor::Reactor;
-use torsion_transport::{
-    Address, ChildFd, Consumer, ExitReason, Factory, HalfCloseableProtocol, ProcessBuilder,
-    ProcessProtocol, ProcessTransport, Producer, Protocol, PushProducer, ReactorTcp, Reason,
-    ShutdownPolicy, Transport,
-};
+use torsion_transport::{ChildFd, ProcessBuilder, ReactorTcp, ShutdownPolicy};
 
 const USAGE: &str = "usage: inetd --port N -- PROGRAM [ARGS...]";
-
-/// The child's side of one connection: its stdout goes to the socket.
-struct ChildSide(Rc<dyn Transport>);
-
-impl ProcessProtocol for ChildSide {
-    fn out_received(&mut self, data: &[u8]) {
-        self.0.write(data);
-    }
-    fn process_ended(&mut self, _reason: ExitReason) {
-        self.0.lose_connection();
-    }
-}
-
-/// A producer that only pauses and resumes `T`: when its consumer goes away it stops the
-/// flow in that direction without closing the other one.
-struct Valve<T: PushProducer + ?Sized>(Rc<T>);
-
-impl<T: PushProducer + ?Sized> PushProducer for Valve<T> {
-    fn pause_producing(&self) {
-        self.0.pause_producing();
-    }
-    fn resume_producing(&self) {
-        self.0.resume_producing();
-    }
-    fn stop_producing(&self) {
-        self.0.pause_producing();
-    }
-}
-
-/// The socket's side of one connection: its bytes go to the child's stdin.
-struct Connection {
-    reactor: Reactor,
-    builder: Rc<ProcessBuilder>,
-    child: Option<Rc<Process>>,
-}
-
-impl Protocol for Connection {
-    fn connection_made(&mut self, transport: Rc<dyn Transport>) {
-        match spawn(
-            &self.reactor,
-            &self.builder,
-            Box::new(ChildSide(transport.clone())),
-        ) {
-            Ok(child) => {
-                // A slow client pauses the child; a slow child pauses the socket.
-                let _ = transport.register_producer(Producer::Push(Rc::new(Valve(child.clone()))));
-                let _ = child.register_producer(Producer::Push(Rc::new(Valve(transport))));
-                self.child = Some(child);
-            }
-            Err(e) => {
-                eprintln!("inetd: {e}");
-                transport.write(b"inetd: cannot start the service\n");
-                transport.lose_connection();
-            }
-        }
-    }
-
-    fn data_received(&mut self, data: &[u8]) {
-        if let Some(c) = &self.child {
-            c.write(data);
-        }
-    }
-
-    fn connection_lost(&mut self, _reason: Reason) {
-        if let Some(c) = self.child.take() {
-            // The client is gone: no more input, and nobody to read the output.
-            c.unregister_producer();
-            ProcessTransport::lose_connection(&*c);
-        }
-    }
-
-    fn as_half_closeable(&mut self) -> Option<&mut dyn HalfCloseableProtocol> {
-        Some(self)
-    }
-}
-
-impl HalfCloseableProtocol for Connection {
-    fn read_connection_lost(&mut self) {
-        if let Some(c) = &self.child {
-            c.unregister_producer();
-            let _ = c.close_stdin();
-        }
-    }
-}
-
-struct Service {
-    reactor: Reactor,
-    builder: Rc<ProcessBuilder>,
-}
-
-impl Factory for Service {
-    fn build_protocol(&self, _peer: &Address) -> Option<Box<dyn Protocol>> {
-        Some(Box::new(Connection {
-            reactor: self.reactor.clone(),
-            builder: self.builder.clone(),
-            child: None,
-        }))
-    }
-}
 
 fn parse(args: &[OsString]) -> Result<(u16, Vec<OsString>), String> {
     let mut port = None;
@@ -171,8 +68,9 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
         });
     builder.validate()?;
     let reactor = Reactor::new()?;
+    torsion_process::install(&reactor);
     let factory = Rc::new(Service {
-        reactor: reactor.clone(),
+        reactor: Rc::new(reactor.clone()),
         builder: Rc::new(builder),
     });
     let listener = reactor.listen_tcp(([127, 0, 0, 1], port).into(), factory)?;
