@@ -15,6 +15,12 @@ use torsion_transport::Reason;
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
 
+thread_local! {
+    /// One read buffer for every pipe on this thread: data is handed to the owner before
+    /// the next read, so no pipe needs its own (and no read allocates).
+    static READ_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
+
 /// Register `file` for `interest`. Regular files and `/dev/null` cannot be polled (`EPERM`);
 /// they are always ready, and the reactor tries a reader or writer once whenever it is
 /// added, so they work without registration.
@@ -151,13 +157,33 @@ impl Selectable for ProcessReader {
     }
 
     fn do_read(&self) -> Result<IoStatus, Reason> {
-        let mut buf = vec![0u8; READ_CHUNK];
+        READ_BUF.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut buf) => self.read_loop(&mut buf),
+            // Re-entered from a callback of another pipe's read: a buffer of its own.
+            Err(_) => self.read_loop(&mut vec![0; READ_CHUNK]),
+        })
+    }
+
+    fn connection_lost(&self, reason: Reason) {
+        drop(self.file.borrow_mut().take());
+        self.owner.child_connection_lost(self.child_fd, reason);
+    }
+
+    fn describe(&self) -> String {
+        format!("process reader for child fd {}", self.child_fd)
+    }
+}
+
+impl ProcessReader {
+    /// Read until the pipe is empty, closed or the budget is spent, handing each chunk to
+    /// the owner.
+    fn read_loop(&self, buf: &mut [u8]) -> Result<IoStatus, Reason> {
         for _ in 0..torsion_reactor::READ_BUDGET {
             if !self.reading() {
                 return Ok(IoStatus::Blocked);
             }
             let res = match self.file.borrow_mut().as_mut() {
-                Some(f) => f.read(&mut buf),
+                Some(f) => f.read(buf),
                 None => return Ok(IoStatus::Blocked),
             };
             match res {
@@ -172,15 +198,6 @@ impl Selectable for ProcessReader {
             }
         }
         Ok(IoStatus::More)
-    }
-
-    fn connection_lost(&self, reason: Reason) {
-        drop(self.file.borrow_mut().take());
-        self.owner.child_connection_lost(self.child_fd, reason);
-    }
-
-    fn describe(&self) -> String {
-        format!("process reader for child fd {}", self.child_fd)
     }
 }
 

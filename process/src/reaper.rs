@@ -12,7 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use mio::unix::SourceFd;
@@ -66,6 +66,8 @@ impl ExitInfo {
 
 type OnExit = Box<dyn FnOnce(ExitInfo)>;
 
+/// One watched child. With a pidfd it is also the pidfd's [`Selectable`] in the loop:
+/// readable once the child has exited.
 struct Watched {
     pid: u32,
     policy: ShutdownPolicy,
@@ -73,6 +75,7 @@ struct Watched {
     pidfd: Option<Rc<OwnedFd>>,
     token: Cell<Option<Token>>,
     hold: RefCell<Option<ShutdownHold>>,
+    watcher: Weak<ChildWatcher>,
 }
 
 impl Watched {
@@ -103,15 +106,9 @@ impl Watched {
     }
 }
 
-/// A pidfd in the loop: readable once the child has exited.
-struct PidfdSource {
-    watched: Rc<Watched>,
-    watcher: Rc<ChildWatcher>,
-}
-
-impl Selectable for PidfdSource {
+impl Selectable for Watched {
     fn register(&self, registry: &Registry, token: Token) -> io::Result<()> {
-        match &self.watched.pidfd {
+        match &self.pidfd {
             Some(fd) => {
                 registry.register(&mut SourceFd(&fd.as_raw_fd()), token, Interest::READABLE)
             }
@@ -120,17 +117,19 @@ impl Selectable for PidfdSource {
     }
 
     fn deregister(&self, registry: &Registry) -> io::Result<()> {
-        match &self.watched.pidfd {
+        match &self.pidfd {
             Some(fd) => registry.deregister(&mut SourceFd(&fd.as_raw_fd())),
             None => Ok(()),
         }
     }
 
     fn do_read(&self) -> Result<IoStatus, Reason> {
-        if self.watched.poll() {
-            self.watcher.forget(self.watched.pid);
-            if let (Some(r), Some(t)) = (self.watcher.reactor.upgrade(), self.watched.token.get()) {
-                r.remove(t);
+        if self.poll() {
+            if let Some(watcher) = self.watcher.upgrade() {
+                watcher.forget(self.pid);
+                if let (Some(r), Some(t)) = (watcher.reactor.upgrade(), self.token.get()) {
+                    r.remove(t);
+                }
             }
         }
         Ok(IoStatus::Blocked)
@@ -139,13 +138,15 @@ impl Selectable for PidfdSource {
     fn connection_lost(&self, _reason: Reason) {
         // The reactor shut down with the child alive. `Leave`: stop tracking it.
         // `Terminate`: the shutdown `during` trigger still kills and reaps it.
-        if self.watched.policy == ShutdownPolicy::Leave {
-            self.watcher.forget(self.watched.pid);
+        if self.policy == ShutdownPolicy::Leave {
+            if let Some(watcher) = self.watcher.upgrade() {
+                watcher.forget(self.pid);
+            }
         }
     }
 
     fn describe(&self) -> String {
-        format!("pidfd of child {}", self.watched.pid)
+        format!("pidfd of child {}", self.pid)
     }
 }
 
@@ -256,13 +257,10 @@ impl ChildWatcher {
             pidfd,
             token: Cell::new(None),
             hold: RefCell::new(None),
+            watcher: Rc::downgrade(self),
         });
         if watched.pidfd.is_some() {
-            let source = Rc::new(PidfdSource {
-                watched: watched.clone(),
-                watcher: self.clone(),
-            });
-            let token = reactor.register(source)?;
+            let token = reactor.register(watched.clone())?;
             watched.token.set(Some(token));
             reactor.add_reader(token);
         } else {

@@ -134,7 +134,7 @@ fn wire(
         }
     }
     let watcher = ChildWatcher::of(reactor);
-    let p = Rc::downgrade(&process);
+    // The watcher keeps the process alive until it is reaped.
     let strong = process.clone();
     watcher
         .watch(
@@ -142,13 +142,7 @@ fn wire(
             child.pid,
             pidfd,
             builder.get_shutdown_policy(),
-            Box::new(move |info| {
-                // The watcher keeps the process alive until it is reaped.
-                let _keep = &strong;
-                if let Some(p) = p.upgrade() {
-                    p.reaped(info);
-                }
-            }),
+            Box::new(move |info| strong.reaped(info)),
         )
         .map_err(reg_err)?;
     process.start();
