@@ -138,7 +138,7 @@ fn tokio_spawn(program: &Path, n: usize) -> Sample {
 }
 
 /// Run `f` while this process holds 1 GiB of touched heap.
-fn with_big_heap(f: impl FnOnce() -> Sample) -> Sample {
+pub(crate) fn with_big_heap(f: impl FnOnce() -> Sample) -> Sample {
     let big = vec![1u8; 1 << 30];
     let r = f();
     std::hint::black_box(&big);
@@ -223,10 +223,5 @@ pub fn run(cfg: &Config, report: &mut Report) {
         cfg.rounds,
         cfg.warmup,
     ));
-    report.skip(
-        "B2",
-        "PTY: children, 1 GiB touched heap",
-        "torsion-pty missing",
-        "≥ 0.9× the same spawn with an empty parent",
-    );
+    crate::pty::run_b2(cfg, report, p);
 }

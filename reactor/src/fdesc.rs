@@ -129,6 +129,9 @@ struct State {
     write_shutdown_requested: bool,
     write_shut: bool,
     aborted: bool,
+    /// A direct write ([`FileDescriptor::write_through`]) failed: the error waits for the
+    /// loop's `do_write`, which reports it; later writes are dropped.
+    write_error: Option<io::Error>,
     buffer_size: usize,
     low_water: usize,
 }
@@ -174,6 +177,7 @@ impl FileDescriptor {
                 write_shutdown_requested: false,
                 write_shut: false,
                 aborted: false,
+                write_error: None,
                 buffer_size: DEFAULT_BUFFER_SIZE,
                 low_water: 0,
             }),
@@ -267,9 +271,15 @@ impl FileDescriptor {
     }
 
     fn append(&self, f: impl FnOnce(&mut WriteBuffer)) {
+        self.append_then(f, false);
+    }
+
+    /// Append to the buffer; `blocked`: the caller just saw `WouldBlock`, so the writer
+    /// waits for the next writable event instead of trying at once.
+    fn append_then(&self, f: impl FnOnce(&mut WriteBuffer), blocked: bool) {
         let (start, pause) = {
             let mut st = self.st.borrow_mut();
-            if !st.connected || st.disconnected || st.aborted || st.write_shutdown_requested {
+            if !Self::accepts_writes(&st) {
                 return;
             }
             let was_empty = st.buf.unsent == 0;
@@ -291,11 +301,91 @@ impl FileDescriptor {
             (was_empty, pause)
         };
         if start {
-            self.start_writing();
+            if blocked {
+                self.with_reactor(|r, t| r.add_blocked_writer(t));
+            } else {
+                self.start_writing();
+            }
         }
         if let Some(p) = pause {
             p.pause_producing();
         }
+    }
+
+    /// D1: writes are taken while connected, before a half-close, abort or write error.
+    fn accepts_writes(st: &State) -> bool {
+        st.connected
+            && !st.disconnected
+            && !st.aborted
+            && !st.write_shutdown_requested
+            && st.write_error.is_none()
+    }
+
+    /// True if a write may go straight to the fd: nothing is buffered (so order is kept),
+    /// no pull producer waits for a drain (CONTRACT E2), and the reactor last saw the fd
+    /// writable.
+    fn may_write_now(&self) -> bool {
+        {
+            let st = self.st.borrow();
+            if st.buf.unsent != 0 || !Self::accepts_writes(&st) || Self::has_pull_producer(&st) {
+                return false;
+            }
+        }
+        match (self.reactor.upgrade(), self.token.get()) {
+            (Some(r), Some(t)) => r.is_writable(t),
+            _ => false,
+        }
+    }
+
+    /// [`write`](Self::write), trying the fd first: when nothing is buffered and the fd
+    /// was last seen writable, `data` is handed to `send` (one `write(2)` each call) at
+    /// once and only what the kernel does not take is buffered (CONTRACT D1, D4: a
+    /// streaming producer is still paused inside this call if the unsent rest goes over
+    /// `buffer_size`). Saves the copy into the buffer and a dispatch for the common case
+    /// of a reply written from `data_received`.
+    ///
+    /// `send` returns `None` when the fd cannot be used now (it is borrowed further up the
+    /// stack, or closed); the data is then buffered. A write error is not reported here:
+    /// reading stops, later writes are dropped, and the loop's next `do_write` returns the
+    /// error, so `connection_lost` comes from the loop (DESIGN rule 4).
+    pub fn write_through(
+        &self,
+        data: &[u8],
+        mut send: impl FnMut(&[u8]) -> Option<io::Result<usize>>,
+    ) {
+        if data.is_empty() {
+            return;
+        }
+        if !self.may_write_now() {
+            return self.write(data);
+        }
+        let mut done = 0;
+        let mut blocked = false;
+        while done < data.len() {
+            match send(&data[done..]) {
+                None => break,
+                Some(Ok(0)) => return self.fail_write(io::ErrorKind::WriteZero.into()),
+                Some(Ok(n)) => done += n,
+                Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                    blocked = true;
+                    break;
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Some(Err(e)) => return self.fail_write(e),
+            }
+        }
+        if done < data.len() {
+            let rest = &data[done..];
+            self.append_then(|b| b.push(rest), blocked);
+        }
+    }
+
+    /// A direct write failed: keep the error for the loop's `do_write` (never a callback
+    /// from here), stop reading, and start the writer so the loop finds it.
+    fn fail_write(&self, error: io::Error) {
+        self.st.borrow_mut().write_error = Some(error);
+        self.stop_reading();
+        self.start_writing();
     }
 
     /// Buffer `data` and start the writer (CONTRACT D1, D4).
@@ -414,7 +504,7 @@ impl FileDescriptor {
     pub fn resume_producing(&self) {
         let ok = {
             let st = self.st.borrow();
-            st.connected && !st.disconnecting && !st.disconnected
+            st.connected && !st.disconnecting && !st.disconnected && st.write_error.is_none()
         };
         if ok {
             self.start_reading();
@@ -451,6 +541,9 @@ impl FileDescriptor {
     /// [`Reason::ConnectionDone`] when a `lose_connection` completes; a
     /// [`Reason::ConnectionLost`] for a write error.
     pub fn do_write(&self, sink: &mut dyn WriteSink) -> Result<WriteOutcome, Reason> {
+        if let Some(e) = self.st.borrow_mut().write_error.take() {
+            return Err(Reason::lost(e));
+        }
         loop {
             let res = {
                 let st = self.st.borrow();

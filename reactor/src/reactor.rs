@@ -39,6 +39,15 @@ struct Entry {
     queued: bool,
 }
 
+/// One readiness event, copied out of mio's `Events`.
+#[derive(Clone, Copy)]
+struct Arrived {
+    token: Token,
+    readable: bool,
+    writable: bool,
+    write_closed: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RunState {
     /// Never run, or crashed: `run` may be called.
@@ -57,6 +66,12 @@ pub(crate) struct Inner {
     slab: RefCell<Slab<Entry>>,
     generation: Cell<u32>,
     pending: RefCell<Vec<Token>>,
+    /// An empty `Vec` with capacity, swapped with `pending` each dispatch pass so a busy
+    /// loop does not allocate per iteration.
+    spare: RefCell<Vec<Token>>,
+    /// The events of one poll, copied out so no borrow of `events` is held while user code
+    /// runs; kept between iterations for its capacity.
+    arrived: RefCell<Vec<Arrived>>,
     deferred: RefCell<Vec<(Token, Reason)>>,
     timers: TimerQueue,
     origin: Instant,
@@ -212,6 +227,8 @@ impl Reactor {
                 slab: RefCell::new(Slab::new()),
                 generation: Cell::new(0),
                 pending: RefCell::new(Vec::new()),
+                spare: RefCell::new(Vec::new()),
+                arrived: RefCell::new(Vec::new()),
                 deferred: RefCell::new(Vec::new()),
                 timers,
                 origin,
@@ -345,6 +362,22 @@ impl Reactor {
         {
             self.enqueue(token);
         }
+    }
+
+    /// Start writing `token` after the caller saw the fd's kernel buffer full (`WouldBlock`):
+    /// unlike [`add_writer`](Self::add_writer) it does not try the write again before the
+    /// next writable event. For [`FileDescriptor`](crate::FileDescriptor)'s direct writes.
+    pub(crate) fn add_blocked_writer(&self, token: Token) {
+        self.with_entry(token, |e| {
+            e.writing = true;
+            e.writable = false;
+        });
+    }
+
+    /// True if `token` is registered and the reactor last saw its fd writable (no
+    /// `WouldBlock` since the last writable event): a write may be tried at once.
+    pub fn is_writable(&self, token: Token) -> bool {
+        self.with_entry(token, |e| e.writable).unwrap_or(false)
     }
 
     /// Stop reading `token`; a no-op if it is not reading or not registered (CONTRACT C1).
@@ -833,8 +866,8 @@ impl Reactor {
             }
         };
 
-        let mut arrived: Vec<(Token, bool, bool, bool)> = Vec::new();
         let mut signal_ready = false;
+        let mut arrived;
         {
             let mut events = self.inner.events.borrow_mut();
             let polled = self.inner.poll.borrow_mut().poll(&mut events, timeout);
@@ -843,47 +876,73 @@ impl Reactor {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => log::warn!("poll failed: {e}"),
             }
+            if events.is_empty() && !immediate {
+                // Idle fast path: nothing arrived and nothing was pending or deferred when
+                // the timeout was chosen (and the poll ran no user code), so there is
+                // nothing to dispatch.
+                drop(events);
+                self.inner.in_iteration.set(false);
+                return;
+            }
+            arrived = std::mem::take(&mut *self.inner.arrived.borrow_mut());
             for ev in events.iter() {
                 match ev.token() {
                     WAKER_TOKEN => {}
                     SIGNAL_TOKEN => signal_ready = true,
-                    t => {
+                    token => {
                         let err = ev.is_error();
-                        let r = ev.is_readable() || ev.is_read_closed() || err;
-                        let w = ev.is_writable() || ev.is_write_closed() || err;
-                        arrived.push((t, r, w, ev.is_write_closed()));
+                        arrived.push(Arrived {
+                            token,
+                            readable: ev.is_readable() || ev.is_read_closed() || err,
+                            writable: ev.is_writable() || ev.is_write_closed() || err,
+                            write_closed: ev.is_write_closed(),
+                        });
                     }
                 }
             }
         }
-        for (token, r, w, write_closed) in arrived {
-            if write_closed {
-                self.write_closed(token);
+        for a in arrived.drain(..) {
+            if a.write_closed {
+                self.write_closed(a.token);
             }
-            let wanted = self.with_entry(token, |e| {
-                e.readable |= r;
-                e.writable |= w;
+            let wanted = self.with_entry(a.token, |e| {
+                e.readable |= a.readable;
+                e.writable |= a.writable;
                 (e.reading && e.readable) || (e.writing && e.writable)
             });
             match wanted {
-                Some(true) => self.enqueue(token),
+                Some(true) => self.enqueue(a.token),
                 Some(false) => {}
-                None => log::trace!("event for stale token {:?} dropped", token),
+                None => log::trace!("event for stale token {:?} dropped", a.token),
             }
         }
+        // A nested iteration cannot run here (iterate refuses), so no one else put a
+        // buffer back meanwhile.
+        *self.inner.arrived.borrow_mut() = arrived;
         if signal_ready {
             self.dispatch_signals();
         }
 
         // Dispatch what was ready, then once more what the first pass started (a write
-        // issued from data_received goes out in the same iteration).
+        // issued from data_received that did not go out at once, goes out in the same
+        // iteration). The batch is swapped with a kept spare: no allocation per pass.
         for _ in 0..2 {
-            let batch = std::mem::take(&mut *self.inner.pending.borrow_mut());
-            if batch.is_empty() {
-                break;
-            }
-            for token in batch {
+            let mut batch = {
+                let mut spare = self.inner.spare.borrow_mut();
+                let mut pending = self.inner.pending.borrow_mut();
+                if pending.is_empty() {
+                    break;
+                }
+                std::mem::swap(&mut *spare, &mut *pending);
+                std::mem::take(&mut *spare)
+            };
+            for &token in &batch {
                 self.dispatch(token);
+            }
+            batch.clear();
+            let mut spare = self.inner.spare.borrow_mut();
+            if spare.capacity() < batch.capacity() {
+                *spare = batch;
             }
         }
 

@@ -296,7 +296,12 @@ impl<S: StreamSocket + 'static> Selectable for StreamTransport<S> {
 
 impl<S: StreamSocket + 'static> Consumer for StreamTransport<S> {
     fn write(&self, data: &[u8]) {
-        self.fd.write(data);
+        // Straight to the socket when nothing is buffered and it was last seen writable;
+        // the socket is borrowed only for each `write(2)`, never across a producer call.
+        self.fd.write_through(data, |chunk| {
+            let mut sock = self.sock.try_borrow_mut().ok()?;
+            Some(sock.as_mut()?.write(chunk))
+        });
     }
     fn write_sequence(&self, data: &[&[u8]]) {
         self.fd.write_sequence(data);

@@ -53,9 +53,26 @@ pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
 ///
 /// # References
 ///
-/// [`fcntl(2)`](https://man7.org/linux/man-pages/man2/fcntl.2.html) `F_GETFL`/`F_SETFL`.
+/// [`ioctl(2)`](https://man7.org/linux/man-pages/man2/ioctl.2.html) `FIONBIO` (Linux),
+/// [`fcntl(2)`](https://man7.org/linux/man-pages/man2/fcntl.2.html) `F_GETFL`/`F_SETFL`
+/// elsewhere.
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
     let raw = fd.as_raw_fd();
+    #[cfg(target_os = "linux")]
+    {
+        // One call instead of F_GETFL + F_SETFL (what std's `set_nonblocking` does too).
+        let mut on = libc::c_int::from(nonblocking);
+        // SAFETY: FIONBIO reads one int through the pointer, which is valid for the call;
+        // `raw` is open for the borrow.
+        cvt(unsafe { libc::ioctl(raw, libc::FIONBIO, &mut on) })?;
+        Ok(())
+    }
+    #[cfg(not(target_os = "linux"))]
+    set_nonblocking_fcntl(raw, nonblocking)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn set_nonblocking_fcntl(raw: RawFd, nonblocking: bool) -> io::Result<()> {
     // SAFETY: F_GETFL takes no argument; `raw` is open for the borrow.
     let flags = cvt(unsafe { libc::fcntl(raw, libc::F_GETFL) })?;
     let new = if nonblocking {

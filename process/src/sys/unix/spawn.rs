@@ -51,14 +51,21 @@ pub(crate) fn spawn_child(
     let path = resolve_program(builder)?;
     let argv = CStringArray::new(builder.get_argv().iter().map(|a| a.as_bytes().to_vec()))
         .ok_or_else(|| SpawnError::invalid(program, "an argument contains a NUL byte"))?;
-    let env = builder.resolved_env(std::env::vars_os());
-    let envp = CStringArray::new(env.into_iter().map(|(k, v)| {
-        let mut kv = k.into_vec();
-        kv.push(b'=');
-        kv.extend_from_slice(v.as_bytes());
-        kv
-    }))
-    .ok_or_else(|| SpawnError::invalid(program, "the environment contains a NUL byte"))?;
+    let built_envp;
+    let envp = match inherited_environment(builder) {
+        Some(environ) => environ,
+        None => {
+            let env = builder.resolved_env(std::env::vars_os());
+            built_envp = CStringArray::new(env.into_iter().map(|(k, v)| {
+                let mut kv = k.into_vec();
+                kv.push(b'=');
+                kv.extend_from_slice(v.as_bytes());
+                kv
+            }))
+            .ok_or_else(|| SpawnError::invalid(program, "the environment contains a NUL byte"))?;
+            built_envp.as_ptr()
+        }
+    };
     let cwd = match builder.get_cwd() {
         Some(dir) => Some(CString::new(dir.as_os_str().as_bytes()).map_err(|_| {
             SpawnError::invalid(program, "the working directory contains a NUL byte")
@@ -96,7 +103,7 @@ pub(crate) fn spawn_child(
     let ctx = ChildContext {
         program: &path,
         argv: argv.as_ptr(),
-        envp: envp.as_ptr(),
+        envp,
         cwd: cwd.as_deref(),
         session,
         controlling_tty,
@@ -292,6 +299,31 @@ fn resolve_program(builder: &ProcessBuilder) -> Result<CString, SpawnError> {
         source: Some(io::Error::from_raw_os_error(errno)),
         detail: Some(format!("searched PATH={search:?}")),
     })
+}
+
+/// The parent's own `environ` when the child inherits it unchanged (CONTRACT G2: no
+/// `env_clear`, no changes), as `std::process::Command` does: no copy of every variable
+/// into fresh `CString`s per spawn. `None` when the environment must be built.
+#[cfg(target_os = "linux")]
+fn inherited_environment(builder: &ProcessBuilder) -> Option<*const *const libc::c_char> {
+    unsafe extern "C" {
+        static environ: *const *const libc::c_char;
+    }
+    if builder.get_env_clear() || !builder.get_env_changes().is_empty() {
+        return None;
+    }
+    // SAFETY: reads the pointer value of libc's `environ`. Changing the environment while
+    // other threads may read it is already undefined (`std::env::set_var` is `unsafe` for
+    // that reason); with that rule kept, the array stays valid until the child has exec'd
+    // (CLONE_VFORK suspends this thread until then; a forked child has its own copy).
+    let env = unsafe { environ };
+    (!env.is_null()).then_some(env)
+}
+
+/// Elsewhere the environment is always built.
+#[cfg(not(target_os = "linux"))]
+fn inherited_environment(_builder: &ProcessBuilder) -> Option<*const *const libc::c_char> {
+    None
 }
 
 /// A NULL-terminated array of C strings, and the strings it points into.
