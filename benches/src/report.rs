@@ -128,51 +128,36 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
 pub fn analysis(bench: &str) -> Option<&'static str> {
     Some(match bench {
         "B5" => {
-            "Why torsion misses: `TimerQueue` (transport/src/time.rs) is a \
-             `std::collections::BinaryHeap` of 40-byte entries (`Duration` deadline, sequence, \
-             generation, `Rc<CallState>`) with lazy cancellation. Per timer it makes two \
-             allocations (the `Rc<CallState>` and the boxed closure) where the raw structures \
-             make one; cancelled entries stay in the heap until they reach the top or a \
-             compaction runs, so firing pops twice as many entries (`BinaryHeap::pop` 12 % and \
-             `drop_stale_top` 6 % of samples) and churn keeps a heap twice the live size and \
-             pays periodic O(n) compactions (~5 %). Proposed fix: keep each call's heap \
-             position in `CallState` and remove it on `cancel`/`reset` (an indexed heap, as the \
-             raw contender), store deadlines as `u64` nanoseconds, and keep the closure in the \
-             call's own allocation. The ≥ 40× Twisted goal assumed Twisted at 7.6 µs/timer; \
-             here Twisted does 3–5 µs, so 40× needs ≤ ~100 ns/timer at 1M timers, below the \
-             raw structures' own cost on this machine."
+            "After the indexed-heap rewrite (an 8-ary heap over a slab: cancel removes at once, \
+             reset moves in place, one allocation per call) torsion is within the raw goal. \
+             The ≥ 40× Twisted goal assumed Twisted at 7.6 µs per timer; here Twisted does \
+             3–5 µs, so 40× would need about 100 ns per timer at 1M timers, below the raw \
+             structures' own cost on this machine: it is not reachable by any heap here."
         }
         "B6" => {
-            "Why idle iteration misses: after the two fixes listed in the issue note (skip the \
-             thread-call mutex when nothing was queued; no clock read when no timer is \
-             scheduled, which took it from 0.69× to 0.87×), the remaining ~25 ns per iteration \
-             are the loop's bookkeeping around `epoll_wait`: `RefCell` borrows of the poller \
-             and event list, the pending/deferred queues taken twice by the two-pass dispatch, \
-             the signal and waker checks. Proposed fix: one fast path that skips dispatch \
-             entirely when the poll returned no events and nothing is pending. Ping-pong is \
-             dominated by cross-core wake-up latency and is bimodal on this shared machine \
-             (24k/s or 170k/s depending on where the scheduler puts the two threads)."
+            "Idle iteration: the loop skips dispatch when the poll returned nothing and nothing \
+             is pending, takes the thread-call mutex only after a wake-up, and reads the clock \
+             only when a timer is scheduled; what remains is the `RefCell` borrows around \
+             `epoll_wait`. Ping-pong is dominated by cross-core wake-up latency and is \
+             bimodal on this shared machine (about 24k/s or 170k/s depending on where the \
+             scheduler puts the two threads), so single runs swing either side of the goal."
         }
         "B4" => {
-            "Why some cells miss: with one message in flight per connection the loop is \
-             latency-bound, and each torsion iteration does more around the same syscalls \
-             than the raw server: `Rc<dyn Transport>` write → `FileDescriptor` buffer (a copy \
-             of the 16 KiB echo into a `Vec`) → writer registration → write on the second \
-             dispatch pass, where the raw server writes straight from its read buffer; and \
-             the pending list is `mem::take`n each pass, so a busy loop allocates a fresh \
-             `Vec` per iteration. Proposed fixes: try the write immediately when the buffer is \
-             empty and the socket is writable (Twisted's `doWrite` on `write` when idle), \
-             and swap the pending list with a kept spare instead of `take`. The cells are \
-             noisy (two cores shared with the client and other work): medians of per-round \
-             ratios are shown with their min … max."
+            "A reply written from `data_received` now goes straight to the socket when nothing \
+             is buffered; what remains is per-dispatch bookkeeping (slab lookup with a \
+             generation check, `RefCell` borrows of the protocol and socket, the `Rc<dyn \
+             Transport>` call) on a loop that is latency-bound with one message in flight per \
+             connection. The cells are noisy on two cores shared with the client process: \
+             medians of per-round ratios are shown with their min … max, and cells within a \
+             few percent of the goal flip between runs."
         }
         "B1" => {
-            "Why spawning misses raw posix_spawn: per child torsion also opens a pidfd, \
-             registers and deregisters four fds with epoll, sets the pipes non-blocking, and \
-             waits for EOF/HUP and the pidfd through loop iterations, where the raw floor \
-             does blocking reads and one blocking `waitpid`; that is roughly ten extra \
-             syscalls and two or three extra loop iterations per child (not yet profiled \
-             per call). tokio pays similar costs and lands within noise of torsion."
+            "Per child torsion registers and deregisters the pipes and the pidfd with epoll \
+             (DESIGN requires deregistering before closing) and learns of EOF and the exit \
+             through loop iterations, where the raw floor does blocking reads and one \
+             blocking `waitpid`. The parent's own CPU per spawn is down from 258k to 166k \
+             instructions (callgrind: no environment copy when it is inherited, one clone \
+             stack per thread, FIONBIO); the rest is syscalls and waiting for the child."
         }
         "B3" => {
             "With the default 64 KiB pipes the sink costs torsion a loop iteration per 64 KiB: \
@@ -187,12 +172,9 @@ pub fn analysis(bench: &str) -> Option<&'static str> {
              robustly met on this machine."
         }
         "B8" => {
-            "Why a child costs more than 1 KiB: `Process` keeps its pipes in two \
-             `BTreeMap<i32, Rc<..>>` and its writable fds in a `BTreeSet<i32>`; each non-empty \
-             B-tree allocates a whole leaf node (~100–200 bytes) for two or three entries, \
-             about 400 bytes per child. Proposed fix: a small inline array (or `Vec`) of \
-             `(fd, pipe)` pairs; the reaper's per-child `Rc<Watched>` and boxed callback are \
-             the next largest items."
+            "Per child: the `Process` (pipes in small `Vec`s), one `ProcessWriter` with its \
+             `FileDescriptor` (about 180 bytes), readers, the watched-child record and the \
+             reactor's slab entries. Per connection: the `StreamTransport` and its slab entry."
         }
         _ => return None,
     })
