@@ -253,6 +253,16 @@ impl ProcessWriter {
         Ok(w)
     }
 
+    /// Write `data` to the child: straight to the pipe when nothing is buffered and it was
+    /// last seen writable, the rest buffered (see [`FileDescriptor::write_through`]; a write
+    /// error is still reported from the loop).
+    pub fn write(&self, data: &[u8]) {
+        self.fd.write_through(data, |chunk| {
+            let mut file = self.file.try_borrow_mut().ok()?;
+            Some(file.as_mut()?.write(chunk))
+        });
+    }
+
     /// The write side: buffer, producer, closing.
     pub fn file_descriptor(&self) -> &FileDescriptor {
         &self.fd

@@ -360,7 +360,7 @@ impl ProcessTransport for Process {
         }
         // A closed pipe drops the write, as any disconnected transport does (CONTRACT D1).
         if let Some(w) = self.writer(fd) {
-            w.file_descriptor().write(data);
+            w.write(data);
         }
         Ok(())
     }

@@ -193,7 +193,7 @@ impl PipeOwner for StandardIo {
 impl Consumer for StandardIo {
     fn write(&self, data: &[u8]) {
         if let Some(w) = self.writer() {
-            w.file_descriptor().write(data);
+            w.write(data);
         }
     }
     fn write_sequence(&self, data: &[&[u8]]) {
