@@ -107,15 +107,17 @@ mod spawn;
 #[cfg(unix)]
 pub mod stdio;
 mod sys;
+mod twisted;
 
 #[cfg(unix)]
 pub use process::Process;
 #[cfg(unix)]
 pub use reaper::{ChildWatcher, ExitInfo, ReapMode, set_reap_mode};
 #[cfg(unix)]
-pub use spawn::{PipeSpawner, SpawnOptions, install, spawn, spawn_process, spawn_with};
+pub use spawn::{PipeSpawner, SpawnOptions, install, spawn, spawn_with};
 #[cfg(unix)]
 pub use stdio::StandardIo;
 
 #[cfg(windows)]
-pub use sys::windows::{PipeSpawner, Process, StdinWriter, install, spawn, spawn_process};
+pub use sys::windows::{PipeSpawner, Process, StdinWriter, install, spawn};
+pub use twisted::spawn_process;

@@ -1,17 +1,13 @@
 //! Spawning a child on the reactor: [`spawn`], Twisted's [`spawn_process`], and the
 //! back end that lets `Reactor` implement `ReactorProcess`.
 
-use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::os::fd::OwnedFd;
-use std::path::Path;
 use std::rc::Rc;
 
 use torsion_reactor::{ProcessSpawner, Reactor};
 use torsion_transport::{
-    ChildFd, ProcessBuilder, ProcessProtocol, ProcessTransport, PtyOptions, ReactorProcess,
-    SpawnError, SpawnStep,
+    ChildFd, ProcessBuilder, ProcessProtocol, ProcessTransport, SpawnError, SpawnStep,
 };
 
 use crate::pipes::{ProcessReader, ProcessWriter};
@@ -147,52 +143,6 @@ fn wire(
         .map_err(reg_err)?;
     process.start();
     Ok(process)
-}
-
-/// Spawn with Twisted's argument list (`reactor.spawnProcess`), for porting code.
-///
-/// `args` is the whole argv, `args[0]` included (CONTRACT G1). `env: None` inherits the
-/// parent's environment (**\[deliberate\]**: Twisted's default is empty; pass `Some(vec![])`
-/// for that). `use_pty` needs `torsion_pty::install(&reactor)` first.
-///
-/// # Errors
-///
-/// As [`spawn`].
-#[allow(clippy::too_many_arguments)]
-#[doc(alias = "spawnProcess")]
-pub fn spawn_process(
-    reactor: &Reactor,
-    protocol: Box<dyn ProcessProtocol>,
-    executable: impl AsRef<OsStr>,
-    args: &[OsString],
-    env: Option<Vec<(OsString, OsString)>>,
-    path: Option<&Path>,
-    uid: Option<u32>,
-    gid: Option<u32>,
-    use_pty: bool,
-    child_fds: Option<BTreeMap<i32, ChildFd>>,
-) -> Result<Rc<dyn ProcessTransport>, SpawnError> {
-    let mut b = ProcessBuilder::new(executable).argv(args);
-    if let Some(env) = env {
-        b = b.env_clear().envs(env);
-    }
-    if let Some(p) = path {
-        b = b.cwd(p);
-    }
-    if let Some(u) = uid {
-        b = b.uid(u);
-    }
-    if let Some(g) = gid {
-        b = b.gid(g);
-    }
-    if let Some(map) = child_fds {
-        b = b.child_fds(map);
-    }
-    if use_pty {
-        b = b.pty(PtyOptions::default());
-    }
-    install(reactor);
-    reactor.spawn_process(&b, protocol)
 }
 
 /// The process back end of a reactor (pipes only; `torsion-pty` wraps it for PTYs).

@@ -1,6 +1,8 @@
 //! The shared contract suite (CONTRACT D, E) against the pipe selectables, through
 //! `StandardIo` over two pipes whose other ends the test holds.
 
+#![cfg(unix)]
+
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::OwnedFd;

@@ -1,6 +1,8 @@
 //! The process transport on the real reactor (CONTRACT F, G8, I, J), under both reaping
 //! paths (pidfd and SIGCHLD).
 
+#![cfg(unix)]
+
 mod util;
 
 use std::cell::Cell;

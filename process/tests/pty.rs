@@ -1,5 +1,7 @@
 //! Children on a pseudo-terminal (CONTRACT L1, L2), on both back ends.
 
+#![cfg(unix)]
+
 mod raw_util;
 
 use std::os::fd::{AsFd, AsRawFd};

@@ -1,5 +1,7 @@
 //! CONTRACT J4: what happens to live children when the reactor shuts down.
 
+#![cfg(unix)]
+
 mod util;
 
 use std::time::Duration;

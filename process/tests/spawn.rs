@@ -2,6 +2,8 @@
 //! G, H, J1). Most tests run on both back ends: `clone` (the Linux default) and the
 //! portable `fork` one.
 
+#![cfg(unix)]
+
 mod raw_util;
 
 use std::ffi::{OsStr, OsString};

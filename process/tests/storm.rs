@@ -1,6 +1,8 @@
 //! 5,000 spawns with 200 alive at once leave no zombie and no fd (issue 4). Its own test
 //! binary: the zombie check looks at every child of this process.
 
+#![cfg(unix)]
+
 mod util;
 
 use std::cell::RefCell;

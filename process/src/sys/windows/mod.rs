@@ -11,4 +11,4 @@ mod process;
 mod spawner;
 
 pub use process::{Process, StdinWriter, spawn};
-pub use spawner::{PipeSpawner, install, spawn_process};
+pub use spawner::{PipeSpawner, install};

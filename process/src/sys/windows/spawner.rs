@@ -1,17 +1,10 @@
-//! `ReactorProcess` on Windows: [`install`], [`PipeSpawner`] and Twisted's
-//! [`spawn_process`] argument list.
+//! `ReactorProcess` on Windows: [`install`] and [`PipeSpawner`].
 
-use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::path::Path;
 use std::rc::Rc;
 
 use torsion_reactor::{ProcessSpawner, Reactor};
-use torsion_transport::{
-    ChildFd, ProcessBuilder, ProcessProtocol, ProcessTransport, PtyOptions, ReactorProcess,
-    SpawnError,
-};
+use torsion_transport::{ProcessBuilder, ProcessProtocol, ProcessTransport, SpawnError};
 
 use super::process::spawn;
 
@@ -42,47 +35,4 @@ pub fn install(reactor: &Reactor) {
     if !reactor.has_process_spawner() {
         reactor.set_process_spawner(Rc::new(PipeSpawner));
     }
-}
-
-/// Spawn with Twisted's argument list (`reactor.spawnProcess`), as on POSIX. `uid`, `gid`
-/// and `use_pty` are refused on Windows (CONTRACT M1).
-///
-/// # Errors
-///
-/// As [`spawn`].
-#[allow(clippy::too_many_arguments)]
-#[doc(alias = "spawnProcess")]
-pub fn spawn_process(
-    reactor: &Reactor,
-    protocol: Box<dyn ProcessProtocol>,
-    executable: impl AsRef<OsStr>,
-    args: &[OsString],
-    env: Option<Vec<(OsString, OsString)>>,
-    path: Option<&Path>,
-    uid: Option<u32>,
-    gid: Option<u32>,
-    use_pty: bool,
-    child_fds: Option<BTreeMap<i32, ChildFd>>,
-) -> Result<Rc<dyn ProcessTransport>, SpawnError> {
-    let mut b = ProcessBuilder::new(executable).argv(args);
-    if let Some(env) = env {
-        b = b.env_clear().envs(env);
-    }
-    if let Some(p) = path {
-        b = b.cwd(p);
-    }
-    if let Some(u) = uid {
-        b = b.uid(u);
-    }
-    if let Some(g) = gid {
-        b = b.gid(g);
-    }
-    if let Some(map) = child_fds {
-        b = b.child_fds(map);
-    }
-    if use_pty {
-        b = b.pty(PtyOptions::default());
-    }
-    install(reactor);
-    reactor.spawn_process(&b, protocol)
 }
