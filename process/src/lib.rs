@@ -98,6 +98,7 @@ mod fdplan;
 pub mod pipes;
 #[cfg(unix)]
 mod process;
+pub mod protocol_cell;
 #[cfg(unix)]
 pub mod raw;
 #[cfg(unix)]
@@ -111,6 +112,7 @@ mod twisted;
 
 #[cfg(unix)]
 pub use process::Process;
+pub use protocol_cell::ProtocolCell;
 #[cfg(unix)]
 pub use reaper::{ChildWatcher, ExitInfo, ReapMode, set_reap_mode};
 #[cfg(unix)]

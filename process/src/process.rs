@@ -2,7 +2,7 @@
 //! (CONTRACT F, I, J).
 
 use std::cell::{Cell, OnceCell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::{Rc, Weak};
@@ -14,10 +14,9 @@ use torsion_transport::{
 };
 
 use crate::pipes::{PipeOwner, ProcessReader, ProcessWriter};
+use crate::protocol_cell::ProtocolCell;
 use crate::raw::{self, ResourceUsage};
 use crate::reaper::ExitInfo;
-
-type Queued = Box<dyn FnOnce(&mut dyn ProcessProtocol)>;
 
 /// A running (or finished) child, as the parent sees it (Twisted's `Process`).
 ///
@@ -31,8 +30,7 @@ pub struct Process {
     pid: Cell<Option<u32>>,
     original_pid: u32,
     pidfd: RefCell<Option<Rc<OwnedFd>>>,
-    protocol: RefCell<Option<Box<dyn ProcessProtocol>>>,
-    queued: RefCell<VecDeque<Queued>>,
+    protocol: ProtocolCell,
     /// Open pipes the child writes. A child has a handful of pipes, so a `Vec` searched
     /// by child fd: a `BTreeMap` would allocate a whole B-tree node for two or three
     /// entries (B8).
@@ -85,8 +83,7 @@ impl Process {
             pid: Cell::new(Some(pid)),
             original_pid: pid,
             pidfd: RefCell::new(pidfd),
-            protocol: RefCell::new(Some(protocol)),
-            queued: RefCell::new(VecDeque::new()),
+            protocol: ProtocolCell::new(protocol),
             readers: RefCell::new(Vec::with_capacity(n_read)),
             writers: RefCell::new(Vec::with_capacity(n_write)),
             writable: fd_map
@@ -168,47 +165,8 @@ impl Process {
         self.writer(0)
     }
 
-    /// Call into the protocol, or queue the call if the protocol is already on the stack
-    /// (DESIGN rule 4: queued, never a panic).
     fn deliver(&self, f: impl FnOnce(&mut dyn ProcessProtocol) + 'static) {
-        // The common case: nothing queued and the protocol not on the stack. Calling it
-        // directly saves boxing `f` and keeps the queue unallocated (B8).
-        if self.queued.borrow().is_empty() {
-            if let Ok(mut guard) = self.protocol.try_borrow_mut() {
-                if let Some(p) = guard.as_mut() {
-                    f(p.as_mut());
-                }
-                drop(guard);
-                self.drain_queued();
-                return;
-            }
-        }
-        self.queued.borrow_mut().push_back(Box::new(f));
-        self.drain_queued();
-    }
-
-    /// Run the calls queued while the protocol was on the stack, in order.
-    fn drain_queued(&self) {
-        loop {
-            let Ok(mut guard) = self.protocol.try_borrow_mut() else {
-                return; // the outer call drains the queue when it returns
-            };
-            let next = {
-                let mut queued = self.queued.borrow_mut();
-                let next = queued.pop_front();
-                if next.is_none() && queued.capacity() > 0 {
-                    // Drained: an idle child keeps no queue allocation (B8).
-                    *queued = VecDeque::new();
-                }
-                next
-            };
-            let Some(next) = next else {
-                return;
-            };
-            if let Some(p) = guard.as_mut() {
-                next(p.as_mut());
-            }
-        }
+        self.protocol.deliver(f);
     }
 
     pub(crate) fn reaped(&self, info: ExitInfo) {
@@ -243,9 +201,7 @@ impl Process {
             catch_panic("process_ended", || p.process_ended(reason));
         });
         // Break the transport <-> protocol cycle (the protocol may hold us).
-        if let Ok(mut g) = self.protocol.try_borrow_mut() {
-            g.take();
-        }
+        self.protocol.release();
     }
 
     fn for_each_reader(&self, f: impl Fn(&ProcessReader)) {
@@ -258,17 +214,7 @@ impl Process {
 
 impl PipeOwner for Process {
     fn child_data_received(&self, child_fd: i32, data: &[u8]) {
-        match self.protocol.try_borrow_mut() {
-            Ok(mut g) => {
-                if let Some(p) = g.as_mut() {
-                    p.child_data_received(child_fd, data);
-                }
-            }
-            Err(_) => {
-                let data = data.to_vec();
-                self.deliver(move |p| p.child_data_received(child_fd, &data));
-            }
-        }
+        self.protocol.child_data_received(child_fd, data);
     }
 
     fn child_connection_lost(&self, child_fd: i32, reason: Reason) {

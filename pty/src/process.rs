@@ -2,14 +2,13 @@
 //! (CONTRACT F, J, L).
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::{Rc, Weak};
 
-use torsion_process::ExitInfo;
 use torsion_process::raw::{self, ResourceUsage};
+use torsion_process::{ExitInfo, ProtocolCell};
 use torsion_reactor::catch_panic;
 use torsion_transport::{
     Consumer, ExitReason, ProcessError, ProcessProtocol, ProcessTransport, Producer, ProducerError,
@@ -18,8 +17,6 @@ use torsion_transport::{
 
 use crate::master::{MasterOwner, PtyMaster};
 use crate::termios::{self, ControlChar, Termios, When};
-
-type Queued = Box<dyn FnOnce(&mut dyn ProcessProtocol)>;
 
 /// The child fd a PTY's output is reported on (CONTRACT L3).
 const OUTPUT_FD: i32 = 1;
@@ -85,8 +82,7 @@ pub struct PtyProcess {
     pid: Cell<Option<u32>>,
     original_pid: u32,
     pidfd: RefCell<Option<Rc<OwnedFd>>>,
-    protocol: RefCell<Option<Box<dyn ProcessProtocol>>>,
-    queued: RefCell<VecDeque<Queued>>,
+    protocol: ProtocolCell,
     master: RefCell<Option<Rc<PtyMaster>>>,
     exit: Cell<Option<ExitInfo>>,
     master_closed: Cell<bool>,
@@ -118,8 +114,7 @@ impl PtyProcess {
             pid: Cell::new(Some(pid)),
             original_pid: pid,
             pidfd: RefCell::new(pidfd),
-            protocol: RefCell::new(Some(protocol)),
-            queued: RefCell::new(VecDeque::new()),
+            protocol: ProtocolCell::new(protocol),
             master: RefCell::new(None),
             exit: Cell::new(None),
             master_closed: Cell::new(false),
@@ -260,21 +255,8 @@ impl PtyProcess {
         self.with_master_fd(|fd| termios::set_echo(fd, on))?
     }
 
-    /// Call into the protocol, or queue the call if the protocol is already on the stack
-    /// (DESIGN rule 4: queued, never a panic).
     fn deliver(&self, f: impl FnOnce(&mut dyn ProcessProtocol) + 'static) {
-        self.queued.borrow_mut().push_back(Box::new(f));
-        loop {
-            let Ok(mut guard) = self.protocol.try_borrow_mut() else {
-                return; // the outer call drains the queue when it returns
-            };
-            let Some(next) = self.queued.borrow_mut().pop_front() else {
-                return;
-            };
-            if let Some(p) = guard.as_mut() {
-                next(p.as_mut());
-            }
-        }
+        self.protocol.deliver(f);
     }
 
     pub(crate) fn reaped(&self, info: ExitInfo) {
@@ -306,9 +288,7 @@ impl PtyProcess {
             catch_panic("process_ended", || p.process_ended(reason));
         });
         // Break the transport <-> protocol cycle (the protocol may hold us).
-        if let Ok(mut g) = self.protocol.try_borrow_mut() {
-            g.take();
-        }
+        self.protocol.release();
     }
 
     fn note_written(&self, data: &[u8]) {
@@ -320,17 +300,7 @@ impl PtyProcess {
 
 impl MasterOwner for PtyProcess {
     fn data_received(&self, data: &[u8]) {
-        match self.protocol.try_borrow_mut() {
-            Ok(mut g) => {
-                if let Some(p) = g.as_mut() {
-                    p.child_data_received(OUTPUT_FD, data);
-                }
-            }
-            Err(_) => {
-                let data = data.to_vec();
-                self.deliver(move |p| p.child_data_received(OUTPUT_FD, &data));
-            }
-        }
+        self.protocol.child_data_received(OUTPUT_FD, data);
     }
 
     /// The output ended (every slave fd is closed). The master is closed once the child is
