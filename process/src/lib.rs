@@ -116,7 +116,7 @@ pub use protocol_cell::ProtocolCell;
 #[cfg(unix)]
 pub use reaper::{ChildWatcher, ExitInfo, ReapMode, set_reap_mode};
 #[cfg(unix)]
-pub use spawn::{PipeSpawner, SpawnOptions, install, spawn, spawn_with};
+pub use spawn::{PipeSpawner, ProcessBuilderExt, SpawnOptions, install, spawn, spawn_with};
 #[cfg(unix)]
 pub use stdio::StandardIo;
 

@@ -173,3 +173,43 @@ impl fmt::Display for PipeSpawner {
         f.write_str("pipe spawner")
     }
 }
+
+/// `builder.spawn(&reactor, protocol)`: the spawn entry point as a method of
+/// [`ProcessBuilder`] (which lives in `torsion-transport`, so the method comes from this
+/// extension trait).
+///
+/// ```
+/// use torsion_process::ProcessBuilderExt;
+/// use torsion_reactor::Reactor;
+/// use torsion_transport::{ProcessBuilder, ProcessProtocol};
+///
+/// struct Quiet;
+/// impl ProcessProtocol for Quiet {}
+///
+/// let reactor = Reactor::new()?;
+/// let child = ProcessBuilder::new("true").spawn(&reactor, Box::new(Quiet))?;
+/// assert!(child.original_pid() > 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait ProcessBuilderExt {
+    /// As [`spawn`].
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`].
+    fn spawn(
+        &self,
+        reactor: &Reactor,
+        protocol: Box<dyn ProcessProtocol>,
+    ) -> Result<Rc<Process>, SpawnError>;
+}
+
+impl ProcessBuilderExt for ProcessBuilder {
+    fn spawn(
+        &self,
+        reactor: &Reactor,
+        protocol: Box<dyn ProcessProtocol>,
+    ) -> Result<Rc<Process>, SpawnError> {
+        spawn(reactor, self, protocol)
+    }
+}

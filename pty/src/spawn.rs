@@ -10,7 +10,7 @@ use torsion_process::ChildWatcher;
 use torsion_process::raw::{self, RawSpawnOptions};
 use torsion_reactor::{ProcessSpawner, Reactor};
 use torsion_transport::{
-    ProcessBuilder, ProcessProtocol, ProcessTransport, Signal, SpawnError, SpawnStep,
+    ProcessBuilder, ProcessProtocol, ProcessTransport, PtyOptions, Signal, SpawnError, SpawnStep,
 };
 
 use crate::master::PtyMaster;
@@ -66,6 +66,13 @@ pub fn spawn(
         .map_err(|e| SpawnError::os(SpawnStep::Setup, program, e))?;
     let mut options = RawSpawnOptions::default();
     options.pidfd = watcher.wants_pidfd();
+    // Terminal modes asked for are set on the slave before the child exists, so the child
+    // never runs on the wrong modes. A fresh PTY is then opened here and handed to the
+    // spawn as a pair; `_own` keeps it open until the child has its copy.
+    let (with_modes, _own) = with_terminal_modes(builder, pty)
+        .map_err(|e| SpawnError::os(SpawnStep::Setup, program, e))?;
+    let builder = with_modes.as_ref().unwrap_or(builder);
+    let pty = builder.get_pty().unwrap_or(pty);
     let child = raw::spawn_child(builder, &options)?;
     let pid = child.pid;
     log::debug!("spawned {program:?} on a PTY as pid {pid}");
@@ -88,6 +95,46 @@ pub fn spawn(
                 std::thread::yield_now();
             }
         })
+}
+
+/// A PTY pair opened by the spawn itself: (master, slave).
+type OwnPair = (OwnedFd, OwnedFd);
+
+/// If `pty` asks for terminal modes, a builder whose PTY pair has them set (a fresh pair,
+/// returned too so it stays open until the spawn is done, or the caller's own).
+fn with_terminal_modes(
+    builder: &ProcessBuilder,
+    pty: &PtyOptions,
+) -> std::io::Result<(Option<ProcessBuilder>, Option<OwnPair>)> {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    if pty.echo.is_none() && !pty.raw {
+        return Ok((None, None));
+    }
+    let apply = |slave: BorrowedFd<'_>| -> std::io::Result<()> {
+        let mut t = crate::termios::get_attributes(slave)?;
+        if pty.raw {
+            t.make_raw();
+        }
+        if let Some(on) = pty.echo {
+            t.set_echo(on);
+        }
+        crate::termios::set_attributes(slave, crate::termios::When::Now, &t)
+    };
+    match pty.pair {
+        Some((_, slave)) => {
+            // A duplicate reaches the same terminal; the caller's fd stays untouched.
+            let dup = dup_cloexec(slave)?;
+            apply(std::os::fd::AsFd::as_fd(&dup))?;
+            Ok((None, None))
+        }
+        None => {
+            let (master, slave) = raw::open_pty()?;
+            apply(std::os::fd::AsFd::as_fd(&slave))?;
+            let mut options = pty.clone();
+            options.pair = Some((master.as_raw_fd(), slave.as_raw_fd()));
+            Ok((Some(builder.clone().pty(options)), Some((master, slave))))
+        }
+    }
 }
 
 fn wire(

@@ -392,3 +392,38 @@ fn write_and_echo_through_a_registered_producer() {
         "D7: the producer is stopped when the master closes"
     );
 }
+
+#[test]
+fn l2_terminal_modes_are_set_before_the_child_starts() {
+    let r = reactor(ReapMode::Auto);
+    // Echo off: the child's first look at its terminal already shows it.
+    let b = ProcessBuilder::new("sh")
+        .args(["-c", "stty -a | tr ' ' '\\n' | grep -x -- '-echo'"])
+        .pty(PtyOptions::default().with_echo(false));
+    let (_t, s) = spawn(&r, &b);
+    run_until_ended(&r, &s);
+    assert!(
+        s.borrow().text().contains("-echo"),
+        "{:?}",
+        s.borrow().text()
+    );
+    assert_eq!(s.borrow().end_reason(), Some(ExitReason::ProcessDone));
+
+    // Raw: no "\n" -> "\r\n" translation on output.
+    let b = ProcessBuilder::new("printf")
+        .arg("a\\nb\\n")
+        .pty(PtyOptions::default().with_raw());
+    let (_t, s) = spawn(&r, &b);
+    run_until_ended(&r, &s);
+    assert_eq!(s.borrow().text(), "a\nb\n");
+
+    // The default stays cooked.
+    let (_t, s) = spawn(
+        &r,
+        &ProcessBuilder::new("printf")
+            .arg("a\\nb\\n")
+            .pty(PtyOptions::default()),
+    );
+    run_until_ended(&r, &s);
+    assert_eq!(s.borrow().text(), "a\r\nb\r\n");
+}

@@ -202,6 +202,12 @@ pub struct PtyOptions {
     /// A caller-supplied `(master, slave)` pair of open fds instead of a fresh PTY. The
     /// caller keeps ownership of the fds it passes.
     pub pair: Option<(i32, i32)>,
+    /// The terminal's echo, set before the child starts; `None` leaves the line
+    /// discipline's default (on).
+    pub echo: Option<bool>,
+    /// Raw mode (`cfmakeraw`: no echo, no line editing, no `\n` → `\r\n` translation), set
+    /// before the child starts. Default off: the child gets a cooked terminal.
+    pub raw: bool,
 }
 
 impl Default for PtyOptions {
@@ -210,6 +216,8 @@ impl Default for PtyOptions {
             rows: 24,
             cols: 80,
             pair: None,
+            echo: None,
+            raw: false,
         }
     }
 }
@@ -220,8 +228,26 @@ impl PtyOptions {
         PtyOptions {
             rows,
             cols,
-            pair: None,
+            ..PtyOptions::default()
         }
+    }
+
+    /// Set the terminal's echo before the child starts.
+    pub fn with_echo(mut self, on: bool) -> Self {
+        self.echo = Some(on);
+        self
+    }
+
+    /// Start the child on a raw terminal.
+    pub fn with_raw(mut self) -> Self {
+        self.raw = true;
+        self
+    }
+
+    /// A caller-supplied `(master, slave)` pair instead of a fresh PTY.
+    pub fn with_pair(mut self, master: i32, slave: i32) -> Self {
+        self.pair = Some((master, slave));
+        self
     }
 }
 
