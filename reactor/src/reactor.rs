@@ -12,8 +12,8 @@ use slab::Slab;
 use std::any::Any;
 
 use torsion_transport::{
-    DelayedCall, ProcessBuilder, ProcessProtocol, ProcessTransport, ReactorProcess, ReactorTime,
-    Reason, Signal, SpawnError, TimerQueue,
+    DelayedCall, ProcessBuilder, ProcessProtocol, ProcessTransport, ReactorCore, ReactorProcess,
+    ReactorStateError, ReactorTime, Reason, Signal, SpawnError, TimerQueue,
 };
 
 use crate::error::ReactorError;
@@ -1015,6 +1015,20 @@ impl ReactorProcess for Reactor {
                  torsion_process::install(&reactor) once, or spawn with torsion_process::spawn",
             )),
         }
+    }
+}
+
+impl ReactorCore for Reactor {
+    fn running(&self) -> bool {
+        Reactor::running(self)
+    }
+
+    fn stop(&self) -> Result<(), ReactorStateError> {
+        Reactor::stop(self).map_err(|_| ReactorStateError::NotRunning)
+    }
+
+    fn call_when_running_boxed(&self, f: Box<dyn FnOnce()>) {
+        Reactor::call_when_running(self, f);
     }
 }
 

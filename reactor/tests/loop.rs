@@ -800,3 +800,29 @@ fn c2_half_close_eof_still_runs_the_pending_write_of_the_same_dispatch() {
     assert!(!r.is_reading(t));
     assert_eq!(s.writes.get(), 1, "the write ran in the same dispatch");
 }
+
+#[test]
+fn b3_b4_reactor_core_lets_generic_code_run_on_the_real_reactor() {
+    use torsion_transport::{ReactorCore, ReactorStateError};
+    fn stop_when_started<R: ReactorCore + Clone + 'static>(reactor: &R, log: Log) {
+        let r = reactor.clone();
+        reactor.call_when_running(move || {
+            push(&log, "running");
+            push(
+                &log,
+                if r.stop().is_ok() {
+                    "stopped"
+                } else {
+                    "stop failed"
+                },
+            );
+        });
+    }
+    let r = Reactor::new().unwrap();
+    r.set_install_signal_handlers(false);
+    let l = log();
+    stop_when_started(&r, l.clone());
+    assert_eq!(ReactorCore::stop(&r), Err(ReactorStateError::NotRunning));
+    r.run().unwrap();
+    assert_eq!(*l.borrow(), ["running", "stopped"]);
+}

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use torsion_transport::{
     Address, ClientFactory, Connector, DelayedCall, Factory, ListeningPort, ProcessBuilder,
-    ProcessProtocol, ProcessTransport, ReactorProcess, ReactorTcp, ReactorTime, ReactorUnix,
-    Reason, SpawnError, UnixListenOptions,
+    ProcessProtocol, ProcessTransport, ReactorCore, ReactorProcess, ReactorStateError, ReactorTcp,
+    ReactorTime, ReactorUnix, Reason, SpawnError, UnixListenOptions,
 };
 
 use crate::{Clock, FakeProcessTransport, StateError, StringTransportWithDisconnection};
@@ -430,6 +430,20 @@ impl MemoryReactor {
             clock: self.clock.clone(),
             state: Cell::new(ConnectorState::Connecting),
         })
+    }
+}
+
+impl ReactorCore for MemoryReactor {
+    fn running(&self) -> bool {
+        self.is_running()
+    }
+
+    fn stop(&self) -> Result<(), ReactorStateError> {
+        MemoryReactor::stop(self).map_err(|_| ReactorStateError::NotRunning)
+    }
+
+    fn call_when_running_boxed(&self, f: Box<dyn FnOnce()>) {
+        MemoryReactor::call_when_running(self, f);
     }
 }
 

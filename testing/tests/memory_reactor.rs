@@ -251,3 +251,35 @@ fn o5_time_comes_from_the_inner_clock() {
     assert!(*fired.borrow());
     assert_eq!(reactor.seconds(), 2.0);
 }
+
+/// Application code generic over the reactor (CONTRACT O5, B3, B4).
+fn stop_when_started<R: torsion_transport::ReactorCore + Clone + 'static>(
+    reactor: &R,
+    log: std::rc::Rc<std::cell::RefCell<Vec<&'static str>>>,
+) {
+    let r = reactor.clone();
+    reactor.call_when_running(move || {
+        log.borrow_mut().push("running");
+        log.borrow_mut().push(if r.stop().is_ok() {
+            "stopped"
+        } else {
+            "stop failed"
+        });
+    });
+}
+
+#[test]
+fn o5_reactor_core_lets_generic_code_run_on_the_memory_reactor() {
+    use torsion_transport::ReactorCore;
+    let reactor = std::rc::Rc::new(MemoryReactor::new());
+    let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    stop_when_started(&reactor, log.clone());
+    assert!(log.borrow().is_empty(), "nothing before run");
+    assert!(!ReactorCore::running(&reactor));
+    reactor.run().unwrap();
+    assert_eq!(*log.borrow(), ["running", "stopped"]);
+    assert_eq!(
+        ReactorCore::stop(&reactor),
+        Err(torsion_transport::ReactorStateError::NotRunning)
+    );
+}

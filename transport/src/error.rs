@@ -31,6 +31,32 @@ impl fmt::Display for TimerError {
 
 impl std::error::Error for TimerError {}
 
+/// Errors of [`ReactorCore`](crate::ReactorCore) operations (CONTRACT B4, B6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReactorStateError {
+    /// `stop` while not running or already stopping (Twisted's `ReactorNotRunning`).
+    NotRunning,
+    /// `run` while running.
+    AlreadyRunning,
+    /// `run` after a stop (Twisted's `ReactorNotRestartable`).
+    NotRestartable,
+}
+
+impl fmt::Display for ReactorStateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReactorStateError::NotRunning => "the reactor is not running (or is already stopping)",
+            ReactorStateError::AlreadyRunning => "the reactor is already running",
+            ReactorStateError::NotRestartable => {
+                "the reactor was stopped and cannot be restarted; create a new one"
+            }
+        })
+    }
+}
+
+impl std::error::Error for ReactorStateError {}
+
 /// Errors of [`Consumer::register_producer`](crate::Consumer::register_producer) and
 /// friends (CONTRACT E1, O1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

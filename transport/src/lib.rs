@@ -93,7 +93,10 @@ pub mod time;
 pub mod transport;
 
 pub use address::Address;
-pub use error::{ProcessError, ProducerError, SpawnError, SpawnStep, TimerError, UnknownSignal};
+pub use error::{
+    ProcessError, ProducerError, ReactorStateError, SpawnError, SpawnStep, TimerError,
+    UnknownSignal,
+};
 pub use process::{
     ChildFd, ProcessBuilder, ProcessProtocol, ProcessTransport, PtyOptions, ShutdownPolicy,
 };
@@ -101,7 +104,7 @@ pub use protocol::{
     ClientFactory, Factory, FnFactory, HalfCloseableProtocol, Protocol, factory_fn,
 };
 pub use reactor::{
-    Connector, ListeningPort, ReactorProcess, ReactorTcp, ReactorTime, ReactorUnix,
+    Connector, ListeningPort, ReactorCore, ReactorProcess, ReactorTcp, ReactorTime, ReactorUnix,
     UnixListenOptions,
 };
 pub use reason::{ExitReason, Reason};

@@ -9,10 +9,62 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::error::SpawnError;
+use crate::error::{ReactorStateError, SpawnError};
 use crate::{
     Address, ClientFactory, DelayedCall, Factory, ProcessBuilder, ProcessProtocol, ProcessTransport,
 };
+
+/// Running and stopping (the part of Twisted's `IReactorCore` application code uses), so
+/// code that stops its reactor or waits for it to run is tested on `MemoryReactor`.
+///
+/// ```
+/// use torsion_transport::ReactorCore;
+///
+/// /// Stop the reactor once it runs: works on the real reactor and on the test kit's.
+/// fn stop_when_started<R: ReactorCore + Clone + 'static>(reactor: &R) {
+///     let r = reactor.clone();
+///     reactor.call_when_running(move || {
+///         let _ = r.stop();
+///     });
+/// }
+/// ```
+pub trait ReactorCore {
+    /// True between `run` starting and shutdown beginning.
+    fn running(&self) -> bool;
+
+    /// Ask the loop to stop (CONTRACT B4): a flag; shutdown happens from the loop.
+    ///
+    /// # Errors
+    ///
+    /// [`ReactorStateError::NotRunning`] if not running or already stopping.
+    fn stop(&self) -> Result<(), ReactorStateError>;
+
+    /// Run `f` when the reactor is running: at once if it is, else after startup, in
+    /// registration order (CONTRACT B3). The boxed form, usable through `dyn ReactorCore`.
+    fn call_when_running_boxed(&self, f: Box<dyn FnOnce()>);
+
+    /// As [`call_when_running_boxed`](Self::call_when_running_boxed).
+    #[doc(alias = "callWhenRunning")]
+    fn call_when_running<F>(&self, f: F)
+    where
+        F: FnOnce() + 'static,
+        Self: Sized,
+    {
+        self.call_when_running_boxed(Box::new(f))
+    }
+}
+
+impl<T: ReactorCore + ?Sized> ReactorCore for Rc<T> {
+    fn running(&self) -> bool {
+        (**self).running()
+    }
+    fn stop(&self) -> Result<(), ReactorStateError> {
+        (**self).stop()
+    }
+    fn call_when_running_boxed(&self, f: Box<dyn FnOnce()>) {
+        (**self).call_when_running_boxed(f)
+    }
+}
 
 /// Scheduling (Twisted's `IReactorTime`).
 pub trait ReactorTime {

@@ -249,6 +249,9 @@ unsafe extern "system" fn handler(event: u32) -> BOOL {
     BOOL::from(deliver(event))
 }
 
+/// Windows has no SIGPIPE: a write to a closed pipe is an error already.
+pub(crate) fn ignore_sigpipe_if_default() {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -304,6 +307,3 @@ mod tests {
         assert!(!deliver(42));
     }
 }
-
-/// Windows has no SIGPIPE: a write to a closed pipe is an error already.
-pub(crate) fn ignore_sigpipe_if_default() {}
