@@ -189,11 +189,10 @@ fn clone_once(
     args: &mut CloneArgs<'_, '_>,
     pidfd: &mut libc::c_int,
 ) -> io::Result<libc::pid_t> {
-    // SAFETY: `child_entry` never returns into glibc's trampoline (it `_exit`s) and makes
-    // only the calls `child::run` allows in a CLONE_VM child; it runs on `stack`, a
-    // separate mapping, so the parent's stack frames are never overwritten; `args` and
-    // `pidfd` outlive the call, and CLONE_VFORK keeps this thread suspended until the
-    // child no longer uses them. No CLONE_SETTLS/CHILD_*TID flags: tls and ctid unused.
+    // `child_entry` `_exit`s instead of returning and makes only `child::run`'s raw calls;
+    // no CLONE_SETTLS/CHILD_*TID flags, so tls and ctid are unused.
+    // SAFETY: it runs on `stack`, its own mapping; `args` and `pidfd` outlive the call, and
+    // CLONE_VFORK suspends this thread until the child no longer uses them.
     let pid = unsafe {
         libc::clone(
             child_entry,

@@ -312,10 +312,9 @@ fn inherited_environment(builder: &ProcessBuilder) -> Option<*const *const libc:
     if builder.get_env_clear() || !builder.get_env_changes().is_empty() {
         return None;
     }
-    // SAFETY: reads the pointer value of libc's `environ`. Changing the environment while
-    // other threads may read it is already undefined (`std::env::set_var` is `unsafe` for
-    // that reason); with that rule kept, the array stays valid until the child has exec'd
-    // (CLONE_VFORK suspends this thread until then; a forked child has its own copy).
+    // Changing the environment while others read it is already UB (`set_var` is `unsafe`).
+    // SAFETY: reads `environ`'s pointer; the array stays valid until the child exec'd
+    // (CLONE_VFORK suspends this thread; a forked child has its own copy).
     let env = unsafe { environ };
     (!env.is_null()).then_some(env)
 }

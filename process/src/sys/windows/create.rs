@@ -235,10 +235,9 @@ pub(crate) fn create(builder: &ProcessBuilder) -> Result<Created, SpawnError> {
 
     // SAFETY: PROCESS_INFORMATION is a plain C struct that CreateProcessW fills.
     let mut pi: PROCESS_INFORMATION = unsafe { std::mem::zeroed() };
-    // SAFETY: every pointer is to a live, NUL-terminated buffer owned by this frame
-    // (`app_w`, `cmd` — writable, as CreateProcessW requires —, `env`, `cwd_w`), `si` is a
-    // valid STARTUPINFOEXW whose attribute list (`attrs`) outlives the call, and `pi` is
-    // written by the call.
+    // SAFETY: `app_w`, `cmd` (writable, as required), `env`, `cwd_w` are live NUL-terminated
+    // buffers of this frame; `si` is a valid STARTUPINFOEXW whose attribute list outlives
+    // the call; `pi` is written by it.
     let ok = unsafe {
         CreateProcessW(
             app_w.as_ptr(),
