@@ -173,10 +173,6 @@ impl Drop for ShutdownHold {
 /// Run `f`, catching a panic: log it with `log::error!` naming `what`, and return `None`.
 /// The dispatch boundary every user callback goes through.
 pub fn catch_panic<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
-    catch(what, f)
-}
-
-pub(crate) fn catch<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => Some(r),
         Err(panic) => {
@@ -484,13 +480,13 @@ impl Reactor {
         self.remove_reader(token);
         if from_read
             && reason.is_clean()
-            && catch("read_connection_lost", || sel.read_connection_lost()).unwrap_or(false)
+            && catch_panic("read_connection_lost", || sel.read_connection_lost()).unwrap_or(false)
         {
             return;
         }
         self.remove(token);
         log::debug!("{} lost: {reason}", sel.describe());
-        catch("connection_lost", || sel.connection_lost(reason));
+        catch_panic("connection_lost", || sel.connection_lost(reason));
     }
 
     /// The poller says the peer of `token`'s write side is gone (CONTRACT I1).
@@ -498,7 +494,7 @@ impl Reactor {
         let Some(sel) = self.with_entry(token, |e| e.sel.clone()) else {
             return;
         };
-        if let Some(Some(reason)) = catch("on_write_closed", || sel.on_write_closed()) {
+        if let Some(Some(reason)) = catch_panic("on_write_closed", || sel.on_write_closed()) {
             self.disconnect(token, &sel, reason, false);
         }
     }
@@ -512,7 +508,7 @@ impl Reactor {
         };
         log::trace!("dispatch {:?}", token);
         if read {
-            match catch("do_read", || sel.do_read()) {
+            match catch_panic("do_read", || sel.do_read()) {
                 Some(Ok(IoStatus::Blocked)) => {
                     self.with_entry(token, |e| e.readable = false);
                 }
@@ -540,7 +536,7 @@ impl Reactor {
             .with_entry(token, |e| e.writing && e.writable)
             .unwrap_or(false);
         if write {
-            match catch("do_write", || sel.do_write()) {
+            match catch_panic("do_write", || sel.do_write()) {
                 Some(Ok(IoStatus::Blocked)) => {
                     self.with_entry(token, |e| {
                         if e.writing {
@@ -582,7 +578,7 @@ impl Reactor {
         let now = timers.now();
         let cutoff = timers.next_seq();
         while let Some((_, f)) = timers.pop_due(now, Some(cutoff)) {
-            catch("a delayed call", f);
+            catch_panic("a delayed call", f);
         }
     }
 
@@ -632,7 +628,7 @@ impl Reactor {
                 let next = self.inner.triggers.borrow_mut().pop(phase, event);
                 match next {
                     Some(f) => {
-                        catch("a system event trigger", f);
+                        catch_panic("a system event trigger", f);
                     }
                     None => break,
                 }
@@ -645,7 +641,7 @@ impl Reactor {
     #[doc(alias = "callWhenRunning")]
     pub fn call_when_running<F: FnOnce() + 'static>(&self, f: F) {
         if self.inner.state.get() == RunState::Running {
-            catch("call_when_running", f);
+            catch_panic("call_when_running", f);
         } else {
             self.add_system_event_trigger(Phase::After, Event::Startup, f);
         }
@@ -781,7 +777,7 @@ impl Reactor {
         }
         self.inner.deferred.borrow_mut().clear();
         for sel in self.remove_all() {
-            catch("connection_lost at shutdown", || {
+            catch_panic("connection_lost at shutdown", || {
                 sel.connection_lost(Reason::lost_because("the reactor shut down"))
             });
         }
@@ -795,7 +791,7 @@ impl Reactor {
             let next = self.inner.triggers.borrow_mut().pop(phase, event);
             match next {
                 Some(f) => {
-                    catch("a system event trigger", f);
+                    catch_panic("a system event trigger", f);
                 }
                 None => break,
             }
@@ -980,7 +976,7 @@ impl Reactor {
             log::debug!("signal {signal} dispatched");
             match cb.try_borrow_mut() {
                 Ok(mut f) => {
-                    catch("a signal callback", &mut *f);
+                    catch_panic("a signal callback", &mut *f);
                 }
                 Err(_) => log::warn!("signal callback for {signal} is already running; skipped"),
             }

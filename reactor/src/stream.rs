@@ -143,7 +143,7 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
         t.fd.set_token(token);
         log::debug!("connection made: {} -> {}", t.host, t.peer);
         let as_transport: Rc<dyn Transport> = t.clone();
-        let made = crate::reactor::catch("connection_made", || {
+        let made = crate::reactor::catch_panic("connection_made", || {
             if let Ok(mut p) = t.protocol.try_borrow_mut() {
                 if let Some(p) = p.as_mut() {
                     p.connection_made(as_transport);

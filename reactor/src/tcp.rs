@@ -62,7 +62,7 @@ use torsion_transport::{
 };
 
 use crate::events::{Event, Phase, TriggerId};
-use crate::reactor::{Reactor, WeakReactor, catch};
+use crate::reactor::{Reactor, WeakReactor, catch_panic};
 use crate::selectable::{IoStatus, Selectable};
 use crate::stream::{LostHook, StreamSocket, StreamTransport};
 use crate::sys::net::{self as sysnet, AcceptError};
@@ -425,7 +425,7 @@ impl<L: StreamListener> Port<L> {
         let Some(reactor) = self.reactor.upgrade() else {
             return;
         };
-        match catch("build_protocol", || self.factory.build_protocol(&peer)) {
+        match catch_panic("build_protocol", || self.factory.build_protocol(&peer)) {
             Some(Some(protocol)) => {
                 if let Err(e) = StreamTransport::start(&reactor, stream, protocol, None) {
                     log::warn!(

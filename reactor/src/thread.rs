@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 use mio::{Registry, Token, Waker};
 
 use crate::error::ReactorGone;
-use crate::reactor::catch;
+use crate::reactor::catch_panic;
 
 type ThreadCall = Box<dyn FnOnce() + Send>;
 
@@ -66,7 +66,7 @@ impl ThreadShared {
         }
         let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
         for f in batch {
-            catch("a call from another thread", f);
+            catch_panic("a call from another thread", f);
         }
     }
 
