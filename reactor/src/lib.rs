@@ -78,8 +78,3 @@ pub use tcp::{
 pub use thread::ThreadHandle;
 #[cfg(unix)]
 pub use unix::{UnixConnector, UnixPort, UnixTransport};
-
-/// The README's example, compiled as a doctest so it stays true.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-mod readme {}

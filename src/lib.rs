@@ -1,0 +1,82 @@
+//! torsion: a Twisted-style, single-threaded reactor framework on mio.
+//!
+//! One dependency for users. This crate re-exports the layers, bottom up:
+//!
+//! - [`transport`]: the interfaces — `Transport`, `Consumer`, producers, `Protocol`,
+//!   `Factory`, `ProcessTransport`, `ProcessProtocol`, `ProcessBuilder`, reasons, signals,
+//!   the timer queue, the reactor capability traits. No I/O.
+//! - [`reactor`]: the mio loop — selectables, timers, thread calls, system events, signals,
+//!   `FileDescriptor`, TCP and Unix sockets.
+//! - [`pty`]: the pseudo-terminal device layer — open a pair, termios, window size, raw
+//!   mode for our own terminal, a master as a transport.
+//! - [`process`]: every child — pipes or a PTY as the builder says, reaping without
+//!   zombies, `StandardIo`.
+//! - [`testing`] (feature `testing`): fake transports, `Clock`, `MemoryReactor`, the
+//!   loopback pump and the shared contract suite.
+//!
+//! [`prelude`] brings into scope every trait needed to write protocols and spawn children.
+//!
+//! # Example
+//!
+//! A child's output, collected by a protocol:
+//!
+//! ```
+//! use std::cell::RefCell;
+//! use std::rc::Rc;
+//! use std::time::Duration;
+//! use torsion::prelude::*;
+//! use torsion::reactor::Reactor;
+//!
+//! #[derive(Default)]
+//! struct Collect(Rc<RefCell<Vec<u8>>>, Rc<RefCell<Option<ExitReason>>>);
+//!
+//! impl ProcessProtocol for Collect {
+//!     fn out_received(&mut self, data: &[u8]) {
+//!         self.0.borrow_mut().extend_from_slice(data);
+//!     }
+//!     fn process_ended(&mut self, reason: ExitReason) {
+//!         *self.1.borrow_mut() = Some(reason);
+//!     }
+//! }
+//!
+//! let reactor = Reactor::new()?;
+//! let protocol = Collect::default();
+//! let (out, ended) = (protocol.0.clone(), protocol.1.clone());
+//! ProcessBuilder::new("echo").arg("hi").spawn(&reactor, Box::new(protocol))?;
+//! reactor.run_until(|| ended.borrow().is_some(), Duration::from_secs(10))?;
+//! assert_eq!(&out.borrow()[..], b"hi\n");
+//! assert_eq!(*ended.borrow(), Some(ExitReason::ProcessDone));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+#[doc(inline)]
+pub use torsion_process as process;
+#[doc(inline)]
+pub use torsion_pty as pty;
+#[doc(inline)]
+pub use torsion_reactor as reactor;
+#[cfg(feature = "testing")]
+#[doc(inline)]
+pub use torsion_testing as testing;
+#[doc(inline)]
+pub use torsion_transport as transport;
+
+/// Every trait and type needed to write protocols and spawn children:
+/// `use torsion::prelude::*;`.
+pub mod prelude {
+    pub use torsion_process::ProcessBuilderExt;
+    pub use torsion_transport::{
+        Address, ChildFd, ClientFactory, Connector, Consumer, DelayedCall, ExitReason, Factory,
+        HalfCloseableProtocol, ListeningPort, ProcessBuilder, ProcessError, ProcessProtocol,
+        ProcessTransport, Producer, ProducerError, Protocol, PtyOptions, PullProducer,
+        PushProducer, ReactorCore, ReactorProcess, ReactorTcp, ReactorTime, ReactorUnix, Reason,
+        Signal, SpawnError, Transport, factory_fn,
+    };
+}
+
+/// The README's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+mod readme {}
