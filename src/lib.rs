@@ -66,13 +66,15 @@ pub use torsion_transport as transport;
 /// Every trait and type needed to write protocols and spawn children:
 /// `use torsion::prelude::*;`.
 pub mod prelude {
-    pub use torsion_process::ProcessBuilderExt;
+    #[cfg(unix)]
+    pub use torsion_process::StandardIo;
+    pub use torsion_process::{Process, ProcessBuilderExt, ReactorProcess};
     pub use torsion_transport::{
         Address, ChildFd, ClientFactory, Connector, Consumer, DelayedCall, ExitReason, Factory,
         HalfCloseableProtocol, ListeningPort, ProcessBuilder, ProcessError, ProcessProtocol,
         ProcessTransport, Producer, ProducerError, Protocol, PtyOptions, PullProducer,
-        PushProducer, ReactorCore, ReactorProcess, ReactorTcp, ReactorTime, ReactorUnix, Reason,
-        Signal, SpawnError, Transport, factory_fn,
+        PushProducer, ReactorCore, ReactorTcp, ReactorTime, ReactorUnix, Reason, Signal,
+        SpawnError, Transport, factory_fn,
     };
 }
 

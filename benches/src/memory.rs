@@ -239,7 +239,7 @@ fn spawn_on(
     builder: &ProcessBuilder,
     protocol: Box<dyn ProcessProtocol>,
 ) -> Result<Rc<dyn ProcessTransport>, String> {
-    torsion_process::spawn(reactor, builder, protocol)
+    torsion_process::ProcessBuilderExt::spawn(builder, reactor, protocol)
         .map(|p| p as Rc<dyn ProcessTransport>)
         .map_err(|e| e.to_string())
 }

@@ -88,11 +88,13 @@ fn spawn_on(
     protocol: Box<dyn ProcessProtocol>,
     pipe_size: Option<usize>,
 ) -> Result<(), String> {
-    let mut options = torsion_process::SpawnOptions::default();
-    if let Some(size) = pipe_size {
-        options = options.pipe_size(size);
-    }
-    torsion_process::spawn_with(reactor, builder, protocol, &options)
+    use torsion_process::ProcessBuilderExt;
+    let builder = match pipe_size {
+        Some(size) => builder.clone().pipe_size(size),
+        None => builder.clone(),
+    };
+    builder
+        .spawn(reactor, protocol)
         .map(drop)
         .map_err(|e| e.to_string())
 }

@@ -78,9 +78,9 @@ fn torsion_cat(file: &Path, size: usize) -> Sample {
         .arg(file)
         .pty(PtyOptions::default());
     let t0 = Instant::now();
-    torsion_pty::spawn(
-        &reactor,
+    torsion_process::ProcessBuilderExt::spawn(
         &builder,
+        &reactor,
         Box::new(CountOutput {
             bytes: bytes.clone(),
             ended: ended.clone(),
@@ -115,7 +115,7 @@ fn check_size(got: usize, size: usize) -> Result<(), String> {
 fn raw_cat(file: &Path, size: usize) -> Sample {
     let run = || -> io::Result<(usize, f64)> {
         let t0 = Instant::now();
-        let (master, slave) = torsion_process::raw::open_pty()?;
+        let (master, slave) = torsion_pty::open_pty()?;
         let mut child = Command::new("cat")
             .arg(file)
             .stdin(Stdio::from(slave.try_clone()?))
@@ -173,8 +173,12 @@ fn torsion_pty_spawn(program: &Path, n: usize) -> Sample {
     let ended = Rc::new(Cell::new(0usize));
     let t0 = Instant::now();
     for i in 1..=n {
-        torsion_pty::spawn(&reactor, &builder, Box::new(Ended(ended.clone())))
-            .map_err(|e| e.to_string())?;
+        torsion_process::ProcessBuilderExt::spawn(
+            &builder,
+            &reactor,
+            Box::new(Ended(ended.clone())),
+        )
+        .map_err(|e| e.to_string())?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while ended.get() < i {
             if Instant::now() > deadline {

@@ -63,7 +63,7 @@ fn spawn_on(
     builder: &ProcessBuilder,
     protocol: Box<dyn ProcessProtocol>,
 ) -> Result<(), String> {
-    torsion_process::spawn(reactor, builder, protocol)
+    torsion_process::ProcessBuilderExt::spawn(builder, reactor, protocol)
         .map(drop)
         .map_err(|e| e.to_string())
 }

@@ -21,6 +21,7 @@
 //! use std::rc::Rc;
 //! use std::time::Duration;
 //! use torsion_reactor::Reactor;
+//! use torsion_process::ProcessBuilderExt;
 //! use torsion_transport::{ExitReason, ProcessBuilder, ProcessProtocol};
 //!
 //! #[derive(Default)]
@@ -42,7 +43,7 @@
 //! let log = Rc::new(RefCell::new(Vec::new()));
 //! // The child exits at once; the grandchild it leaves behind holds stdout for a moment.
 //! let child = ProcessBuilder::new("sh").args(["-c", "(sleep 0.2; echo late) & exit 3"]);
-//! torsion_process::spawn(&reactor, &child, Box::new(Log(log.clone())))?;
+//! child.spawn(&reactor, Box::new(Log(log.clone())))?;
 //! let l = log.clone();
 //! reactor.run_until(|| l.borrow().iter().any(|e| e.starts_with("ended")), Duration::from_secs(10))?;
 //! assert_eq!(
@@ -56,20 +57,30 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # One way to spawn
+//!
+//! [`ProcessBuilder`](torsion_transport::ProcessBuilder) describes everything — program,
+//! arguments, environment, cwd, uid/gid, the child fd map, a pseudo-terminal
+//! ([`pty`](torsion_transport::ProcessBuilder::pty)), the pipe size — and
+//! `builder.spawn(&reactor, protocol)` ([`ProcessBuilderExt`]) spawns it, on pipes or a PTY,
+//! on any [`Reactor`](torsion_reactor::Reactor), returning a [`Process`] (CONTRACT G9).
+//! [`ReactorProcess::spawn_process`] (for code generic over the real reactor and the test
+//! kit's `MemoryReactor`) and Twisted's [`spawn_process`] are aliases of it.
+//!
 //! # The layers, bottom up
 //!
-//! 1. [`raw`] — no reactor: a [`ProcessBuilder`](torsion_transport::ProcessBuilder) becomes
-//!    a running child plus the parent's fds ([`raw::spawn_child`], a vfork-style
-//!    `clone(CLONE_VM|CLONE_VFORK)` on Linux, fork/exec elsewhere, every failure a
-//!    [`SpawnError`](torsion_transport::SpawnError) naming the step);
-//!    [`raw::try_wait`], [`raw::send_signal`], PTY helpers.
+//! 1. [`raw`] — no reactor: waiting, signalling and wait statuses
+//!    ([`raw::try_wait`], [`raw::send_signal`]); the vfork-style spawn underneath
+//!    (`clone(CLONE_VM|CLONE_VFORK)` on Linux, fork/exec elsewhere, every failure a
+//!    [`SpawnError`](torsion_transport::SpawnError) naming the step).
 //! 2. [`pipes`] — the parent's pipe ends as selectables: [`pipes::ProcessReader`] and
 //!    [`pipes::ProcessWriter`] (a [`FileDescriptor`](torsion_reactor::FileDescriptor) write
-//!    side that notices a child closing its stdin, CONTRACT I1).
+//!    side that notices a child closing its stdin, CONTRACT I1). A PTY child's channel is
+//!    `torsion-pty`'s master.
 //! 3. [`reaper`] — one [`ChildWatcher`] per reactor: a pidfd per child in the loop, or
 //!    SIGCHLD with `wait4` per owned child (never `waitpid(-1)`), shutdown policies.
-//! 4. [`Process`] — the process transport; [`spawn`], [`spawn_with`] and Twisted's
-//!    [`spawn_process`]; [`install`] so `Reactor` implements `ReactorProcess`.
+//! 4. [`Process`] — the process transport: one process core (pid, exit, end, signals,
+//!    delivery to the protocol through one guarded funnel) and its channels.
 //! 5. [`StandardIo`] — a `Transport` over any read/write fd pair, such as our own stdin and
 //!    stdout (Twisted's `StandardIO`).
 //!
@@ -77,21 +88,33 @@
 //! `Err` from `spawn`, never a child that prints a traceback:
 //!
 //! ```
-//! use torsion_process::raw::{self, RawSpawnOptions};
-//! use torsion_transport::{ProcessBuilder, SpawnStep};
+//! use torsion_process::ProcessBuilderExt;
+//! use torsion_reactor::Reactor;
+//! use torsion_transport::{ChildFd, ProcessBuilder, ProcessProtocol, SpawnStep};
 //!
-//! let err = raw::spawn_child(
-//!     &ProcessBuilder::new("/nonexistent/program").child_fds(Default::default()),
-//!     &RawSpawnOptions::default(),
-//! )
-//! .unwrap_err();
+//! struct Quiet;
+//! impl ProcessProtocol for Quiet {}
+//!
+//! let reactor = Reactor::new()?;
+//! let err = ProcessBuilder::new("/nonexistent/program")
+//!     .spawn(&reactor, Box::new(Quiet))
+//!     .unwrap_err();
 //! assert_eq!(err.step, SpawnStep::Exec);
 //! assert_eq!(err.errno(), Some(libc::ENOENT));
+//!
+//! let twice = ProcessBuilder::new("echo")
+//!     .child_fd(1, ChildFd::Read)
+//!     .child_fd(1, ChildFd::Write);
+//! let err = twice.spawn(&reactor, Box::new(Quiet)).unwrap_err();
+//! assert_eq!(err.step, SpawnStep::InvalidInput);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+#[cfg(unix)]
+mod core;
 #[cfg(unix)]
 mod fdplan;
 #[cfg(unix)]
@@ -103,23 +126,23 @@ pub mod protocol_cell;
 pub mod raw;
 #[cfg(unix)]
 pub mod reaper;
-#[cfg(unix)]
 mod spawn;
 #[cfg(unix)]
 pub mod stdio;
 mod sys;
 mod twisted;
+#[cfg(unix)]
+mod wire;
 
 #[cfg(unix)]
 pub use process::Process;
 pub use protocol_cell::ProtocolCell;
 #[cfg(unix)]
 pub use reaper::{ChildWatcher, ExitInfo, ReapMode, set_reap_mode};
-#[cfg(unix)]
-pub use spawn::{PipeSpawner, ProcessBuilderExt, SpawnOptions, install, spawn, spawn_with};
+pub use spawn::{ProcessBuilderExt, ReactorProcess};
 #[cfg(unix)]
 pub use stdio::StandardIo;
 
 #[cfg(windows)]
-pub use sys::windows::{PipeSpawner, Process, StdinWriter, install, spawn};
+pub use sys::windows::{Process, StdinWriter};
 pub use twisted::spawn_process;

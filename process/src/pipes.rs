@@ -201,11 +201,14 @@ impl ProcessReader {
     }
 }
 
-struct FileSink<'a>(&'a mut File);
+/// Writes to a clone of the file handle, so no borrow of the selectable is held while
+/// [`FileDescriptor::do_write`] resumes a producer (user code) between writes.
+struct FileSink<'a>(&'a File);
 
 impl WriteSink for FileSink<'_> {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.write_vectored(bufs)
+        let mut f = self.0;
+        f.write_vectored(bufs)
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
@@ -216,7 +219,7 @@ impl WriteSink for FileSink<'_> {
 /// [`FileDescriptor`] write side: buffering, producers, flush-then-close.
 pub struct ProcessWriter {
     fd: FileDescriptor,
-    file: RefCell<Option<File>>,
+    file: RefCell<Option<Rc<File>>>,
     child_fd: i32,
     owner: Rc<dyn PipeOwner>,
 }
@@ -244,7 +247,7 @@ impl ProcessWriter {
     ) -> io::Result<Rc<ProcessWriter>> {
         let w = Rc::new(ProcessWriter {
             fd: FileDescriptor::new(reactor),
-            file: RefCell::new(Some(File::from(fd))),
+            file: RefCell::new(Some(Rc::new(File::from(fd)))),
             child_fd,
             owner,
         });
@@ -258,8 +261,8 @@ impl ProcessWriter {
     /// error is still reported from the loop).
     pub fn write(&self, data: &[u8]) {
         self.fd.write_through(data, |chunk| {
-            let mut file = self.file.try_borrow_mut().ok()?;
-            Some(file.as_mut()?.write(chunk))
+            let file = self.file.try_borrow().ok()?.clone()?;
+            Some((&*file).write(chunk))
         });
     }
 
@@ -278,14 +281,14 @@ impl Selectable for ProcessWriter {
     fn register(&self, registry: &Registry, token: Token) -> io::Result<()> {
         register_fd(
             registry,
-            self.file.borrow().as_ref(),
+            self.file.borrow().as_deref(),
             token,
             Interest::WRITABLE,
         )
     }
 
     fn deregister(&self, registry: &Registry) -> io::Result<()> {
-        deregister_fd(registry, self.file.borrow().as_ref())
+        deregister_fd(registry, self.file.borrow().as_deref())
     }
 
     fn do_read(&self) -> Result<IoStatus, Reason> {
@@ -293,13 +296,13 @@ impl Selectable for ProcessWriter {
     }
 
     fn do_write(&self) -> Result<IoStatus, Reason> {
-        let outcome = {
-            let mut file = self.file.borrow_mut();
-            let Some(f) = file.as_mut() else {
-                return Ok(IoStatus::Blocked);
-            };
-            self.fd.do_write(&mut FileSink(f))?
+        // Cloned out: the producer that `do_write` may resume can close this very file
+        // (`unregister_producer`, `close_stdin`, `lose_connection`) without a borrow
+        // conflict; the clone keeps the fd open until this write pass ends.
+        let Some(file) = self.file.borrow().clone() else {
+            return Ok(IoStatus::Blocked);
         };
+        let outcome = self.fd.do_write(&mut FileSink(&file))?;
         match outcome {
             WriteOutcome::More => Ok(IoStatus::More),
             // A pipe's write side shuts down by closing: the half-close is complete.

@@ -1,23 +1,31 @@
-//! [`ProtocolCell`]: how a process transport calls its [`ProcessProtocol`] without ever
-//! re-entering it (DESIGN, ownership rule 4). Shared by the pipe transport and the PTY
-//! transport.
+//! [`ProtocolCell`]: the one funnel through which a process transport calls its
+//! [`ProcessProtocol`] — never re-entering it (DESIGN, ownership rule 4), never holding a
+//! borrow of the transport's state, always catching panics (CONTRACT C5).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 
+use torsion_reactor::catch_panic;
 use torsion_transport::ProcessProtocol;
 
-type Queued = Box<dyn FnOnce(&mut dyn ProcessProtocol)>;
+type Queued = (&'static str, Box<dyn FnOnce(&mut dyn ProcessProtocol)>);
 
 /// A transport's protocol, and the calls waiting for it.
 ///
 /// A call made while the protocol is already on the stack (a callback that, through some
 /// other object, leads back to the same transport) is queued and runs, in order, as soon as
 /// the outer call returns — never a `RefCell` panic and never a nested call.
+///
+/// Every call is made through [`catch_panic`]: a panic in the protocol is logged and the
+/// caller learns of it from the return value, so it can clean up (close the pipe the data
+/// came from, still deliver `process_ended`).
 pub struct ProtocolCell {
     protocol: RefCell<Option<Box<dyn ProcessProtocol>>>,
     queued: RefCell<VecDeque<Queued>>,
+    /// `release` was asked for while the protocol was on the stack: done once the queue
+    /// is drained.
+    release_pending: Cell<bool>,
 }
 
 impl fmt::Debug for ProtocolCell {
@@ -38,42 +46,56 @@ impl ProtocolCell {
         ProtocolCell {
             protocol: RefCell::new(Some(protocol)),
             queued: RefCell::new(VecDeque::new()),
+            release_pending: Cell::new(false),
         }
     }
 
-    /// Call `f` on the protocol now, or queue it if the protocol is on the stack or calls
-    /// are already waiting (order is kept). Does nothing once the protocol was dropped.
-    pub fn deliver(&self, f: impl FnOnce(&mut dyn ProcessProtocol) + 'static) {
+    /// Call `f` (the callback named `what`, for the log) on the protocol now, or queue it if
+    /// the protocol is on the stack or calls are already waiting (order is kept). Does
+    /// nothing once the protocol was released.
+    ///
+    /// Returns `false` if the call ran now and panicked (the panic is logged); a queued call
+    /// that panics later is only logged.
+    pub fn deliver(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&mut dyn ProcessProtocol) + 'static,
+    ) -> bool {
         // The common case: nothing queued and the protocol not on the stack. Calling it
         // directly saves boxing `f` and keeps the queue unallocated (B8).
         if self.queued.borrow().is_empty() {
             if let Ok(mut guard) = self.protocol.try_borrow_mut() {
-                if let Some(p) = guard.as_mut() {
-                    f(p.as_mut());
-                }
+                let ok = match guard.as_mut() {
+                    Some(p) => catch_panic(what, || f(p.as_mut())).is_some(),
+                    None => true,
+                };
                 drop(guard);
                 self.drain();
-                return;
+                return ok;
             }
         }
-        self.queued.borrow_mut().push_back(Box::new(f));
+        self.queued.borrow_mut().push_back((what, Box::new(f)));
         self.drain();
+        true
     }
 
     /// `child_data_received(fd, data)`, without copying `data` unless the call must wait.
-    pub fn child_data_received(&self, fd: i32, data: &[u8]) {
+    /// Returns `false` if it ran now and panicked.
+    pub fn child_data_received(&self, fd: i32, data: &[u8]) -> bool {
+        const WHAT: &str = "child_data_received";
         if self.queued.borrow().is_empty() {
             if let Ok(mut guard) = self.protocol.try_borrow_mut() {
-                if let Some(p) = guard.as_mut() {
-                    p.child_data_received(fd, data);
-                }
+                let ok = match guard.as_mut() {
+                    Some(p) => catch_panic(WHAT, || p.child_data_received(fd, data)).is_some(),
+                    None => true,
+                };
                 drop(guard);
                 self.drain();
-                return;
+                return ok;
             }
         }
         let data = data.to_vec();
-        self.deliver(move |p| p.child_data_received(fd, &data));
+        self.deliver(WHAT, move |p| p.child_data_received(fd, &data))
     }
 
     /// Run the calls queued while the protocol was on the stack, in order.
@@ -91,24 +113,34 @@ impl ProtocolCell {
                 }
                 next
             };
-            let Some(next) = next else {
+            let Some((what, next)) = next else {
+                drop(guard);
+                if self.release_pending.get() {
+                    self.release();
+                }
                 return;
             };
             if let Some(p) = guard.as_mut() {
-                next(p.as_mut());
+                catch_panic(what, || next(p.as_mut()));
             }
         }
     }
 
     /// Drop the protocol after its last callback, breaking the transport ↔ protocol cycle
-    /// (the protocol usually holds the transport). Calls still queued are dropped with it.
+    /// (the protocol usually holds the transport). If the protocol is on the stack, it is
+    /// released once that call and the calls queued behind it have run.
     pub fn release(&self) {
         let protocol = match self.protocol.try_borrow_mut() {
             Ok(mut g) => g.take(),
-            Err(_) => return,
+            Err(_) => {
+                self.release_pending.set(true);
+                return;
+            }
         };
+        self.release_pending.set(false);
         self.queued.borrow_mut().clear();
-        drop(protocol);
+        // Dropped outside every borrow: the protocol's own Drop is user code too.
+        catch_panic("protocol drop", || drop(protocol));
     }
 }
 
@@ -121,6 +153,9 @@ mod tests {
 
     impl ProcessProtocol for Rec {
         fn child_data_received(&mut self, fd: i32, data: &[u8]) {
+            if data == b"boom" {
+                panic!("boom");
+            }
             self.0
                 .borrow_mut()
                 .push(format!("{fd}:{}", String::from_utf8_lossy(data)));
@@ -145,6 +180,21 @@ mod tests {
             ["1:first", "outer returns", "2:nested", "1:second"],
             "no nesting, no panic, order kept"
         );
+        cell.release();
+    }
+
+    #[test]
+    fn c5_a_panic_is_caught_reported_and_the_cell_stays_usable() {
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let cell = ProtocolCell::new(Box::new(Rec(log.clone(), None)));
+        assert!(
+            !cell.child_data_received(1, b"boom"),
+            "the panic is reported"
+        );
+        assert!(cell.child_data_received(1, b"after"));
+        assert!(!cell.deliver("test", |_| panic!("again")));
+        assert!(cell.deliver("test", |p| p.child_data_received(1, b"last")));
+        assert_eq!(*log.borrow(), ["1:after", "1:last"]);
     }
 
     #[test]
@@ -152,7 +202,7 @@ mod tests {
         let log = Rc::new(RefCell::new(Vec::new()));
         let cell = ProtocolCell::new(Box::new(Rec(log.clone(), None)));
         cell.release();
-        cell.child_data_received(1, b"late");
+        assert!(cell.child_data_received(1, b"late"));
         assert!(log.borrow().is_empty());
     }
 }

@@ -1,202 +1,98 @@
-//! Spawning a child on the reactor: [`spawn`], Twisted's [`spawn_process`], and the
-//! back end that lets `Reactor` implement `ReactorProcess`.
+//! The one way to spawn: `builder.spawn(&reactor, protocol)` ([`ProcessBuilderExt`]), on
+//! pipes or a pseudo-terminal as the builder says, with no install step (CONTRACT G9).
+//! [`ReactorProcess::spawn_process`] and Twisted's
+//! [`spawn_process`](crate::spawn_process) argument list are thin aliases of it.
 
-use std::fmt;
-use std::os::fd::OwnedFd;
 use std::rc::Rc;
 
-use torsion_reactor::{ProcessSpawner, Reactor};
-use torsion_transport::{
-    ChildFd, ProcessBuilder, ProcessProtocol, ProcessTransport, SpawnError, SpawnStep,
-};
+use torsion_reactor::Reactor;
+use torsion_transport::{ProcessBuilder, ProcessProtocol, ProcessTransport, SpawnError};
 
-use crate::pipes::{ProcessReader, ProcessWriter};
-use crate::process::Process;
-use crate::raw::{self, RawSpawnOptions, SpawnedChild};
-use crate::reaper::ChildWatcher;
+use crate::Process;
+#[cfg(windows)]
+use crate::sys::windows::spawn;
+#[cfg(unix)]
+use crate::wire::spawn;
 
-/// Options of a reactor spawn beyond the [`ProcessBuilder`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct SpawnOptions {
-    /// Pipe buffer size to ask the kernel for (`F_SETPIPE_SZ`, Linux). Larger pipes move
-    /// bulk data with fewer wake-ups: 1 MiB roughly doubles throughput to and from `cat`.
-    pub pipe_size: Option<usize>,
-}
-
-impl SpawnOptions {
-    /// Ask for pipes of `bytes` bytes.
-    pub fn pipe_size(mut self, bytes: usize) -> Self {
-        self.pipe_size = Some(bytes);
-        self
-    }
-}
-
-/// Spawn the child `builder` describes on `reactor`, driven by `protocol`.
+/// Child processes (Twisted's `IReactorProcess`): the capability generic code asks of a
+/// reactor, implemented by [`Reactor`] and by the test kit's `MemoryReactor`.
 ///
-/// `connection_made` runs before this returns (CONTRACT F1); every other callback comes
-/// from the loop, even for a child that is already dead (F6). Installs the process back end
-/// on the reactor (see [`install`]).
-///
-/// # Errors
-///
-/// [`SpawnError`] naming the step, errno and program (CONTRACT G8); nothing is left
-/// behind: fds the spawn created are closed and a half-started child is reaped.
-pub fn spawn(
-    reactor: &Reactor,
-    builder: &ProcessBuilder,
-    protocol: Box<dyn ProcessProtocol>,
-) -> Result<Rc<Process>, SpawnError> {
-    spawn_with(reactor, builder, protocol, &SpawnOptions::default())
-}
-
-/// [`spawn`] with [`SpawnOptions`].
-///
-/// # Errors
-///
-/// As [`spawn`].
-pub fn spawn_with(
-    reactor: &Reactor,
-    builder: &ProcessBuilder,
-    protocol: Box<dyn ProcessProtocol>,
-    options: &SpawnOptions,
-) -> Result<Rc<Process>, SpawnError> {
-    install(reactor);
-    if builder.get_pty().is_some() {
-        return Err(SpawnError::unsupported(
-            builder.get_program(),
-            "PTY children are spawned by torsion-pty: call torsion_pty::install(&reactor) or use torsion_pty::spawn",
-        ));
-    }
-    let watcher = ChildWatcher::of(reactor);
-    watcher
-        .prepare(reactor)
-        .map_err(|e| SpawnError::os(SpawnStep::Setup, builder.get_program(), e))?;
-    let raw_options = RawSpawnOptions {
-        pidfd: watcher.wants_pidfd(),
-        pipe_size: options.pipe_size,
-        ..RawSpawnOptions::default()
-    };
-    let child = raw::spawn_child(builder, &raw_options)?;
-    let pid = child.pid;
-    log::debug!("spawned {:?} as pid {pid}", builder.get_program());
-    wire(reactor, builder, protocol, child).inspect_err(|_| {
-        // Registration failed after the child started: do not leave it running or a zombie.
-        let _ = raw::send_signal(pid, None, torsion_transport::Signal::Kill);
-        while let Ok(None) = raw::try_wait(pid) {
-            std::thread::yield_now();
-        }
-    })
-}
-
-fn wire(
-    reactor: &Reactor,
-    builder: &ProcessBuilder,
-    protocol: Box<dyn ProcessProtocol>,
-    child: SpawnedChild,
-) -> Result<Rc<Process>, SpawnError> {
-    let program = builder.get_program();
-    let reg_err = |e| SpawnError::os(SpawnStep::Register, program, e);
-    let pidfd: Option<Rc<OwnedFd>> = child.pidfd.map(Rc::new);
-    let process = Process::new(
-        reactor,
-        child.pid,
-        pidfd.clone(),
-        protocol,
-        &builder.get_child_fds(),
-    );
-    let owner = process
-        .owner()
-        .ok_or_else(|| reg_err(std::io::Error::other("process dropped")))?;
-    for pipe in child.pipes {
-        match pipe.direction {
-            ChildFd::Read => {
-                let r = ProcessReader::register(
-                    reactor,
-                    pipe.parent_end,
-                    pipe.child_fd,
-                    owner.clone(),
-                    false,
-                )
-                .map_err(reg_err)?;
-                process.add_reader(r);
-            }
-            _ => {
-                let w =
-                    ProcessWriter::register(reactor, pipe.parent_end, pipe.child_fd, owner.clone())
-                        .map_err(reg_err)?;
-                process.add_writer(w);
-            }
-        }
-    }
-    let watcher = ChildWatcher::of(reactor);
-    // The watcher keeps the process alive until it is reaped.
-    let strong = process.clone();
-    watcher
-        .watch(
-            reactor,
-            child.pid,
-            pidfd,
-            builder.get_shutdown_policy(),
-            Box::new(move |info| strong.reaped(info)),
-        )
-        .map_err(reg_err)?;
-    process.start();
-    Ok(process)
-}
-
-/// The process back end of a reactor (pipes only; `torsion-pty` wraps it for PTYs).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct PipeSpawner;
-
-impl ProcessSpawner for PipeSpawner {
-    fn spawn(
+/// It lives here rather than in `torsion-transport` so that this crate can implement it for
+/// [`Reactor`]: every reactor spawns, with no install step.
+pub trait ReactorProcess {
+    /// Spawn the child `builder` describes, driven by `protocol` (CONTRACT F1, G):
+    /// on [`Reactor`], exactly `builder.spawn(self, protocol)`.
+    /// `connection_made` runs before this returns; every other callback comes from the loop.
+    ///
+    /// # Errors
+    ///
+    /// [`SpawnError`] naming the failed step, the errno and the program (CONTRACT G8).
+    #[doc(alias = "spawnProcess")]
+    fn spawn_process(
         &self,
-        reactor: &Reactor,
+        builder: &ProcessBuilder,
+        protocol: Box<dyn ProcessProtocol>,
+    ) -> Result<Rc<dyn ProcessTransport>, SpawnError>;
+}
+
+impl ReactorProcess for Reactor {
+    fn spawn_process(
+        &self,
         builder: &ProcessBuilder,
         protocol: Box<dyn ProcessProtocol>,
     ) -> Result<Rc<dyn ProcessTransport>, SpawnError> {
-        spawn(reactor, builder, protocol).map(|p| p as Rc<dyn ProcessTransport>)
+        spawn(self, builder, protocol).map(|p| p as Rc<dyn ProcessTransport>)
     }
 }
 
-/// Install the pipe back end on `reactor` so `ReactorProcess::spawn_process` works, unless a
-/// back end (such as `torsion-pty`'s, which handles pipes too) is installed already.
-pub fn install(reactor: &Reactor) {
-    if !reactor.has_process_spawner() {
-        reactor.set_process_spawner(Rc::new(PipeSpawner));
-    }
-}
-
-impl fmt::Display for PipeSpawner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("pipe spawner")
-    }
-}
-
-/// `builder.spawn(&reactor, protocol)`: the spawn entry point as a method of
+/// `builder.spawn(&reactor, protocol)`: the spawn entry point, as a method of
 /// [`ProcessBuilder`] (which lives in `torsion-transport`, so the method comes from this
-/// extension trait).
+/// extension trait, in `torsion::prelude`).
 ///
 /// ```
 /// use torsion_process::ProcessBuilderExt;
 /// use torsion_reactor::Reactor;
-/// use torsion_transport::{ProcessBuilder, ProcessProtocol};
+/// use torsion_transport::{ProcessBuilder, ProcessProtocol, PtyOptions};
 ///
 /// struct Quiet;
 /// impl ProcessProtocol for Quiet {}
 ///
 /// let reactor = Reactor::new()?;
-/// let child = ProcessBuilder::new("true").spawn(&reactor, Box::new(Quiet))?;
-/// assert!(child.original_pid() > 0);
+/// let on_pipes = ProcessBuilder::new("true").spawn(&reactor, Box::new(Quiet))?;
+/// let on_a_pty = ProcessBuilder::new("true")
+///     .pty(PtyOptions::default())
+///     .spawn(&reactor, Box::new(Quiet))?;
+/// assert!(!on_pipes.is_pty() && on_a_pty.is_pty());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait ProcessBuilderExt {
-    /// As [`spawn`].
+    /// Spawn the child this builder describes on `reactor`, driven by `protocol`: on
+    /// pipes as the child fd map says, or on a pseudo-terminal if
+    /// [`pty`](ProcessBuilder::pty) was asked for (CONTRACT G9, L).
+    ///
+    /// `connection_made` runs before this returns (CONTRACT F1); every other callback comes
+    /// from the loop, even for a child that is already dead (F6). A panic in
+    /// `connection_made` is caught: the channels are closed, the exit and the end still
+    /// come, and the handle is returned (C5).
+    ///
+    /// A PTY child gets a fresh PTY, or the caller's pair from
+    /// [`PtyOptions::pair`](torsion_transport::PtyOptions::pair); it starts a new session
+    /// with the slave as its controlling terminal and on fds 0, 1 and 2, every other fd
+    /// closed, signals reset, and the window size set before `exec` (CONTRACT L1, L2).
+    /// With a caller's pair, the transport reads and writes a duplicate of the caller's
+    /// master (the open file description is shared, so it becomes non-blocking); close
+    /// your slave once this returns, or the end of output (L4) never comes while you hold
+    /// it.
     ///
     /// # Errors
     ///
-    /// As [`spawn`].
+    /// [`SpawnError`] naming the step, errno and program (CONTRACT G8): `InvalidInput`
+    /// for a bad builder (a NUL byte, a child fd mapped twice, a PTY with an explicit fd
+    /// map or a zero window side); `Lookup`, `Setup`, `Fork`, `Setsid`,
+    /// `ControllingTty`, `Chdir`, `Exec` and the credential steps from the child;
+    /// `Register` if the reactor refuses a channel. Nothing is left behind: fds the spawn
+    /// created are closed and a half-started child is killed and reaped; the caller's
+    /// fds are never closed.
     fn spawn(
         &self,
         reactor: &Reactor,

@@ -1,6 +1,6 @@
 //! Twisted's `reactor.spawnProcess` argument list, for porting code. One definition for
-//! every platform: it builds a [`ProcessBuilder`] and spawns through the reactor's
-//! installed back end.
+//! every platform: it builds a [`ProcessBuilder`] and spawns it, exactly as
+//! `builder.spawn(reactor, protocol)` does.
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
@@ -8,21 +8,18 @@ use std::path::Path;
 use std::rc::Rc;
 
 use torsion_reactor::Reactor;
-use torsion_transport::{
-    ChildFd, ProcessBuilder, ProcessProtocol, ProcessTransport, PtyOptions, ReactorProcess,
-    SpawnError,
-};
+use torsion_transport::{ChildFd, ProcessBuilder, ProcessProtocol, PtyOptions, SpawnError};
 
 /// Spawn with Twisted's argument list (`reactor.spawnProcess`).
 ///
 /// `args` is the whole argv, `args[0]` included (CONTRACT G1). `env: None` inherits the
 /// parent's environment (**\[deliberate\]**: Twisted's default is empty; pass
-/// `Some(vec![])` for that). `use_pty` needs `torsion_pty::install(&reactor)` first on
-/// POSIX; on Windows `uid`, `gid` and `use_pty` are refused (CONTRACT M1).
+/// `Some(vec![])` for that). On Windows `uid`, `gid` and `use_pty` are refused
+/// (CONTRACT M1).
 ///
 /// # Errors
 ///
-/// As [`spawn`](crate::spawn).
+/// As [`ProcessBuilderExt::spawn`](crate::ProcessBuilderExt::spawn).
 #[allow(clippy::too_many_arguments)]
 #[doc(alias = "spawnProcess")]
 pub fn spawn_process(
@@ -36,7 +33,7 @@ pub fn spawn_process(
     gid: Option<u32>,
     use_pty: bool,
     child_fds: Option<BTreeMap<i32, ChildFd>>,
-) -> Result<Rc<dyn ProcessTransport>, SpawnError> {
+) -> Result<Rc<crate::Process>, SpawnError> {
     let mut b = ProcessBuilder::new(executable).argv(args);
     if let Some(env) = env {
         b = b.env_clear().envs(env);
@@ -56,6 +53,5 @@ pub fn spawn_process(
     if use_pty {
         b = b.pty(PtyOptions::default());
     }
-    crate::install(reactor);
-    reactor.spawn_process(&b, protocol)
+    crate::ProcessBuilderExt::spawn(&b, reactor, protocol)
 }

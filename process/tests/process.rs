@@ -8,10 +8,10 @@ mod util;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use torsion_process::{ReapMode, spawn};
+use torsion_process::{ProcessBuilderExt, ReactorProcess, ReapMode};
 use torsion_transport::{
     ChildFd, Consumer, ExitReason, ProcessBuilder, ProcessError, ProcessTransport, PushProducer,
-    ReactorProcess, Signal, SpawnStep,
+    Signal, SpawnStep,
 };
 use util::{DEADLINE, Ev, MODES, Recorder, assert_f_order, reactor};
 
@@ -24,7 +24,7 @@ fn i2_ten_mib_through_cat_and_back() {
     for mode in MODES {
         let r = reactor(mode);
         let (proto, s) = Recorder::new();
-        let p = spawn(&r, &ProcessBuilder::new("cat"), proto).unwrap();
+        let p = (ProcessBuilder::new("cat")).spawn(&r, proto).unwrap();
         let data: Vec<u8> = (0..10 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
         Consumer::write(&*p, &data);
         p.close_stdin().unwrap();
@@ -45,12 +45,9 @@ fn staged_child(r: &torsion_reactor::Reactor) -> Rc<std::cell::RefCell<util::Sha
         Ev::Lost(2) => t.write_to_child(0, b"z\n").unwrap(),
         _ => {}
     }));
-    let p = spawn(
-        r,
-        &sh("read a; echo \"$a\"; exec 1>&-; read b; exec 2>&-; read c; exit 23"),
-        proto,
-    )
-    .unwrap();
+    let p = (sh("read a; echo \"$a\"; exec 1>&-; read b; exec 2>&-; read c; exit 23"))
+        .spawn(r, proto)
+        .unwrap();
     p.write_to_child(0, b"x\n").unwrap();
     s
 }
@@ -111,7 +108,7 @@ fn g6_six_fd_map_used_by_the_child() {
         .child_fd(3, ChildFd::Write)
         .child_fd(4, ChildFd::Read)
         .child_fd(5, ChildFd::Write);
-    let p = spawn(&r, &b, proto).unwrap();
+    let p = b.spawn(&r, proto).unwrap();
     p.write_to_child(0, b"zero\n").unwrap();
     p.write_to_child(3, b"three\n").unwrap();
     p.write_to_child(5, b"five\n").unwrap();
@@ -152,7 +149,9 @@ fn f4_child_that_closes_stdio_then_sleeps_still_ends() {
     for mode in MODES {
         let r = reactor(mode);
         let (proto, s) = Recorder::new();
-        spawn(&r, &sh("exec 0<&- 1>&- 2>&-; sleep 0.2"), proto).unwrap();
+        (sh("exec 0<&- 1>&- 2>&-; sleep 0.2"))
+            .spawn(&r, proto)
+            .unwrap();
         r.run_until(|| s.borrow().ended(), DEADLINE).unwrap();
         let s = s.borrow();
         assert_f_order(&s.events);
@@ -183,12 +182,9 @@ fn f3_f4_grandchild_holding_the_pipes_delays_ended_not_exited() {
             }
         }));
         // sh gives a background job /dev/null as its stdin, so hand it the pipe as fd 3.
-        spawn(
-            &r,
-            &sh("exec 3<&0; (read x <&3; echo grandchild done) & exit 0"),
-            proto,
-        )
-        .unwrap();
+        (sh("exec 3<&0; (read x <&3; echo grandchild done) & exit 0"))
+            .spawn(&r, proto)
+            .unwrap();
         r.run_until(|| s.borrow().ended(), DEADLINE).unwrap();
         let s = s.borrow();
         assert!(released.get());
@@ -215,7 +211,9 @@ fn f5_j1_deaths_by_signal_have_the_right_reason() {
         for sig in [Signal::Hup, Signal::Int, Signal::Kill, Signal::Term] {
             let r = reactor(mode);
             let (proto, s) = Recorder::new();
-            let p = spawn(&r, &ProcessBuilder::new("sleep").arg("100"), proto).unwrap();
+            let p = (ProcessBuilder::new("sleep").arg("100"))
+                .spawn(&r, proto)
+                .unwrap();
             p.signal_process(sig).unwrap();
             r.run_until(|| s.borrow().ended(), DEADLINE).unwrap();
             let reason = s.borrow().end_reason().unwrap();
@@ -256,7 +254,7 @@ fn g8_spawn_errors_are_typed_and_leak_nothing() {
     ];
     for (b, step) in cases {
         let (proto, s) = Recorder::new();
-        let e = match spawn(&r, &b, proto) {
+        let e = match b.spawn(&r, proto) {
             Err(e) => e,
             Ok(_) => panic!("{b:?} spawned"),
         };
@@ -288,12 +286,9 @@ fn i1_close_stdout_then_child_writes_gets_epipe_not_sigpipe() {
                 t.write_to_child(0, b"now\n").unwrap();
             }
         }));
-        let p = spawn(
-            &r,
-            &sh("trap '' PIPE; read x; echo hi; echo \"status $?\" >&2"),
-            proto,
-        )
-        .unwrap();
+        let p = (sh("trap '' PIPE; read x; echo hi; echo \"status $?\" >&2"))
+            .spawn(&r, proto)
+            .unwrap();
         p.close_stdout().unwrap();
         r.run_until(|| s.borrow().ended(), DEADLINE).unwrap();
         let s = s.borrow();
@@ -314,7 +309,9 @@ fn i1_writer_notices_child_closed_stdin_with_nothing_pending() {
         let (proto, s) = Recorder::new();
         // The child closes stdin and then waits on its stdout being read... by sleeping
         // until killed; the loss of fd 0 must arrive while it is alive.
-        let p = spawn(&r, &sh("exec 0<&-; echo closed; exec sleep 100"), proto).unwrap();
+        let p = (sh("exec 0<&-; echo closed; exec sleep 100"))
+            .spawn(&r, proto)
+            .unwrap();
         r.run_until(|| s.borrow().events.contains(&Ev::Lost(0)), DEADLINE)
             .unwrap();
         assert!(
@@ -331,12 +328,9 @@ fn f6_child_dead_before_registration_reports_from_the_loop() {
     for mode in MODES {
         let r = reactor(mode);
         let (proto, s) = Recorder::new();
-        let p = spawn(
-            &r,
-            &ProcessBuilder::new("true").child_fds(Default::default()),
-            proto,
-        )
-        .unwrap();
+        let p = (ProcessBuilder::new("true").child_fds(Default::default()))
+            .spawn(&r, proto)
+            .unwrap();
         // Make sure it is dead (a zombie) before the loop runs, without reaping it.
         let pid = ProcessTransport::pid(&*p).unwrap() as i32;
         // SAFETY: siginfo_t is a plain C struct; all-zero bytes are a valid value.
@@ -366,12 +360,9 @@ fn j2_child_stolen_by_someone_else_ends_with_unknown() {
     for mode in MODES {
         let r = reactor(mode);
         let (proto, s) = Recorder::new();
-        let p = spawn(
-            &r,
-            &ProcessBuilder::new("true").child_fds(Default::default()),
-            proto,
-        )
-        .unwrap();
+        let p = (ProcessBuilder::new("true").child_fds(Default::default()))
+            .spawn(&r, proto)
+            .unwrap();
         let pid = ProcessTransport::pid(&*p).unwrap() as i32;
         let mut status = 0;
         // SAFETY: plain waitpid on our own child; steals it before the reactor looks.
@@ -391,7 +382,7 @@ fn j3_child_spawned_before_run_is_reaped_once_run_starts() {
     let r = reactor(ReapMode::Auto);
     r.set_install_signal_handlers(false);
     let (proto, s) = Recorder::new();
-    spawn(&r, &ProcessBuilder::new("true"), proto).unwrap();
+    (ProcessBuilder::new("true")).spawn(&r, proto).unwrap();
     let (r2, s2) = (r.clone(), s.clone());
     r.call_later(std::time::Duration::from_millis(1), move || {
         fn wait(r: torsion_reactor::Reactor, s: Rc<std::cell::RefCell<util::Shared>>) {
@@ -414,7 +405,7 @@ fn j3_child_spawned_before_run_is_reaped_once_run_starts() {
 fn i6_pause_stops_reading_and_resume_delivers_buffered_output() {
     let r = reactor(ReapMode::Auto);
     let (proto, s) = Recorder::new();
-    let p = spawn(&r, &sh("echo one; read x; echo two"), proto).unwrap();
+    let p = (sh("echo one; read x; echo two")).spawn(&r, proto).unwrap();
     r.run_until(|| s.borrow().output(1) == b"one\n", DEADLINE)
         .unwrap();
     PushProducer::pause_producing(&*p);
@@ -430,12 +421,9 @@ fn i6_pause_stops_reading_and_resume_delivers_buffered_output() {
 fn i4_lose_connection_closes_pipes_but_never_kills() {
     let r = reactor(ReapMode::Auto);
     let (proto, s) = Recorder::new();
-    let p = spawn(
-        &r,
-        &sh("read x; echo \"got [$x] $?\" >/dev/null; exit 7"),
-        proto,
-    )
-    .unwrap();
+    let p = (sh("read x; echo \"got [$x] $?\" >/dev/null; exit 7"))
+        .spawn(&r, proto)
+        .unwrap();
     ProcessTransport::lose_connection(&*p);
     r.run_until(|| s.borrow().ended(), DEADLINE).unwrap();
     let s = s.borrow();
@@ -448,26 +436,25 @@ fn i4_lose_connection_closes_pipes_but_never_kills() {
 }
 
 #[test]
-fn reactor_process_capability_trait_spawns_through_the_installed_back_end() {
+fn g9_reactor_process_capability_trait_spawns_with_no_install_step() {
     let r = reactor(ReapMode::Auto);
-    let (proto, _s) = Recorder::new();
-    let e = match r.spawn_process(&ProcessBuilder::new("true"), proto) {
-        Err(e) => e,
-        Ok(_) => panic!("no back end installed yet"),
-    };
-    assert_eq!(e.step, SpawnStep::Unsupported);
-    torsion_process::install(&r);
-    let (proto, s) = Recorder::new();
-    r.spawn_process(&ProcessBuilder::new("true"), proto)
-        .unwrap();
-    r.run_until(|| s.borrow().ended(), DEADLINE).unwrap();
+    for builder in [
+        ProcessBuilder::new("true"),
+        ProcessBuilder::new("true").pty(torsion_transport::PtyOptions::default()),
+    ] {
+        let (proto, s) = Recorder::new();
+        let t = r.spawn_process(&builder, proto).unwrap();
+        assert!(t.pid().is_some());
+        r.run_until(|| s.borrow().ended(), DEADLINE).unwrap();
+        assert_eq!(s.borrow().end_reason(), Some(ExitReason::ProcessDone));
+    }
 }
 
 #[test]
 fn wait_status_and_resource_usage_after_reaping() {
     let r = reactor(ReapMode::Auto);
     let (proto, s) = Recorder::new();
-    let p = spawn(&r, &sh("exit 3"), proto).unwrap();
+    let p = (sh("exit 3")).spawn(&r, proto).unwrap();
     assert!(p.resource_usage().is_none());
     r.run_until(|| s.borrow().ended(), DEADLINE).unwrap();
     assert_eq!(p.wait_status(), Some(3 << 8));

@@ -57,7 +57,7 @@ fn l1_child_on_fresh_pty(o: &RawSpawnOptions) {
     assert_ne!(fd_flags & libc::FD_CLOEXEC, 0);
     assert_ne!(fl_flags & libc::O_NONBLOCK, 0);
     assert_eq!(
-        raw::window_size(master.as_fd()).expect("winsize"),
+        torsion_pty::window_size(master.as_fd()).expect("winsize"),
         (30, 100)
     );
     let out = String::from_utf8(read_to_end(master)).expect("utf-8");
@@ -76,7 +76,7 @@ fn l1_child_on_fresh_pty(o: &RawSpawnOptions) {
 }
 
 fn l1_child_on_callers_pty_pair(o: &RawSpawnOptions) {
-    let (master, slave) = raw::open_pty().expect("open_pty");
+    let (master, slave) = torsion_pty::open_pty().expect("open_pty");
     let mut options = PtyOptions::size(12, 34);
     options.pair = Some((master.as_raw_fd(), slave.as_raw_fd()));
     let b = ProcessBuilder::new("sh")

@@ -6,7 +6,7 @@ mod util;
 
 use std::time::Duration;
 
-use torsion_process::spawn;
+use torsion_process::ProcessBuilderExt;
 use torsion_transport::{ExitReason, ProcessBuilder, ProcessTransport, ShutdownPolicy, Signal};
 use util::{MODES, Recorder, reactor};
 
@@ -22,16 +22,14 @@ fn j4_terminate_policy_sends_term_and_reaps_before_run_returns() {
     for mode in MODES {
         let r = reactor(mode);
         let (proto, s) = Recorder::new();
-        let p = spawn(
-            &r,
-            &ProcessBuilder::new("sleep")
+        let p =
+            (ProcessBuilder::new("sleep")
                 .arg("100")
                 .shutdown_policy(ShutdownPolicy::Terminate {
                     grace: Duration::from_secs(5),
-                }),
-            proto,
-        )
-        .unwrap();
+                }))
+            .spawn(&r, proto)
+            .unwrap();
         run_and_stop(&r);
         assert_eq!(
             p.exit_reason().and_then(|e| e.signal()),
@@ -49,15 +47,12 @@ fn j4_terminate_policy_kills_a_child_that_ignores_term() {
         let r = reactor(mode);
         r.set_shutdown_grace(Duration::from_secs(5));
         let (proto, _s) = Recorder::new();
-        let p = spawn(
-            &r,
-            &ProcessBuilder::new("/bin/sh")
-                .args(["-c", "trap '' TERM; echo ready; while :; do sleep 1; done"])
-                .shutdown_policy(ShutdownPolicy::Terminate {
-                    grace: Duration::from_millis(100),
-                }),
-            proto,
-        )
+        let p = (ProcessBuilder::new("/bin/sh")
+            .args(["-c", "trap '' TERM; echo ready; while :; do sleep 1; done"])
+            .shutdown_policy(ShutdownPolicy::Terminate {
+                grace: Duration::from_millis(100),
+            }))
+        .spawn(&r, proto)
         .unwrap();
         // Wait until the trap is set before stopping.
         let s = _s.clone();
@@ -76,7 +71,9 @@ fn j4_terminate_policy_kills_a_child_that_ignores_term() {
 fn j4_leave_policy_is_the_default_and_leaves_the_child_running() {
     let r = reactor(torsion_process::ReapMode::Auto);
     let (proto, _s) = Recorder::new();
-    let p = spawn(&r, &ProcessBuilder::new("sleep").arg("100"), proto).unwrap();
+    let p = (ProcessBuilder::new("sleep").arg("100"))
+        .spawn(&r, proto)
+        .unwrap();
     let pid = p.pid().unwrap() as i32;
     run_and_stop(&r);
     assert_eq!(p.exit_reason(), None, "not reaped by the reactor");

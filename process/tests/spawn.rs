@@ -414,10 +414,14 @@ fn g5_uid_gid_change_as_root(o: &RawSpawnOptions) {
 
 #[test]
 fn l2_window_size_helpers() {
-    let (master, slave) = raw::open_pty().expect("open_pty");
-    raw::set_window_size(master.as_fd(), 33, 111).expect("set");
-    assert_eq!(raw::window_size(slave.as_fd()).expect("get"), (33, 111));
-    let e = raw::window_size(std::fs::File::open("/dev/null").expect("null").as_fd()).unwrap_err();
+    let (master, slave) = torsion_pty::open_pty().expect("open_pty");
+    torsion_pty::set_window_size(master.as_fd(), 33, 111).expect("set");
+    assert_eq!(
+        torsion_pty::window_size(slave.as_fd()).expect("get"),
+        (33, 111)
+    );
+    let e = torsion_pty::window_size(std::fs::File::open("/dev/null").expect("null").as_fd())
+        .unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::ENOTTY));
 }
 

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use torsion_process::{Process, spawn};
+use torsion_process::{Process, ProcessBuilderExt};
 use torsion_transport::{ProcessBuilder, ProcessTransport};
 use util::{DEADLINE, MODES, Recorder, Shared, reactor};
 
@@ -37,7 +37,7 @@ fn j2_five_thousand_spawns_two_hundred_alive_no_zombie_no_fd() {
         let r = reactor(mode);
         // Warm up lazily created fds (signal pipe, pidfd probe) before counting.
         let (proto, s) = Recorder::new();
-        spawn(&r, &ProcessBuilder::new("true"), proto).unwrap();
+        (ProcessBuilder::new("true")).spawn(&r, proto).unwrap();
         r.run_until(|| s.borrow().ended(), DEADLINE).unwrap();
         let fds_before = util::open_fds();
 
@@ -48,7 +48,7 @@ fn j2_five_thousand_spawns_two_hundred_alive_no_zombie_no_fd() {
         while spawned < total || !alive.is_empty() {
             while spawned < total && alive.len() < 200 {
                 let (proto, s) = Recorder::new();
-                let p = spawn(&r, &ProcessBuilder::new("cat"), proto).unwrap();
+                let p = (ProcessBuilder::new("cat")).spawn(&r, proto).unwrap();
                 alive.push_back((p, s));
                 spawned += 1;
             }

@@ -15,7 +15,7 @@ use std::ffi::OsString;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_process::spawn;
+use torsion_process::ProcessBuilderExt;
 use torsion_reactor::Reactor;
 use torsion_testing::{AccumulatingProcessProtocol, ProcessRecord};
 use torsion_transport::{

@@ -1,61 +1,55 @@
-//! Children on a pseudo-terminal for torsion, on the same
-//! [`ProcessProtocol`](torsion_transport::ProcessProtocol) as pipe children: code written
-//! for pipes runs on a PTY (DESIGN.md, "Processes"; CONTRACT L).
+//! The pseudo-terminal device layer of torsion (DESIGN: transport ← reactor ← pty ←
+//! process): open a pair, terminal attributes, the window size, raw mode for our own
+//! terminal, and a PTY master as a reactor transport. Children on a PTY are spawned by
+//! `torsion-process` (`ProcessBuilder::new(..).pty(PtyOptions::default()).spawn(..)`),
+//! which builds its PTY process from this crate's [`PtyMaster`].
 //!
 //! # Example
 //!
-//! `echo hi` on a PTY; the terminal's line discipline turns `\n` into `\r\n`:
+//! A terminal whose slave we hold ourselves: what is written to the slave arrives at the
+//! protocol; the line discipline turns `\n` into `\r\n`:
 //!
 //! ```
 //! use std::cell::RefCell;
+//! use std::io::Write;
 //! use std::rc::Rc;
 //! use std::time::Duration;
+//! use torsion_pty::{PtyTransport, open_pty};
 //! use torsion_reactor::Reactor;
-//! use torsion_transport::{ExitReason, ProcessBuilder, ProcessProtocol, ProcessTransport, PtyOptions};
+//! use torsion_transport::{Protocol, Reason, Transport};
 //!
 //! #[derive(Default)]
-//! struct Collect {
-//!     out: Rc<RefCell<Vec<u8>>>,
-//!     ended: Rc<RefCell<Option<ExitReason>>>,
-//! }
+//! struct Collect(Rc<RefCell<Vec<u8>>>);
 //!
-//! impl ProcessProtocol for Collect {
-//!     fn child_data_received(&mut self, fd: i32, data: &[u8]) {
-//!         assert_eq!(fd, 1, "a PTY has one channel");
-//!         self.out.borrow_mut().extend_from_slice(data);
+//! impl Protocol for Collect {
+//!     fn connection_made(&mut self, _t: Rc<dyn Transport>) {}
+//!     fn data_received(&mut self, data: &[u8]) {
+//!         self.0.borrow_mut().extend_from_slice(data);
 //!     }
-//!     fn process_ended(&mut self, reason: ExitReason) {
-//!         *self.ended.borrow_mut() = Some(reason);
-//!     }
+//!     fn connection_lost(&mut self, _reason: Reason) {}
 //! }
 //!
 //! let reactor = Reactor::new()?;
-//! let protocol = Collect::default();
-//! let (out, ended) = (protocol.out.clone(), protocol.ended.clone());
-//! let builder = ProcessBuilder::new("echo").arg("hi").pty(PtyOptions::size(24, 80));
-//! let child = torsion_pty::spawn(&reactor, &builder, Box::new(protocol))?;
-//! reactor.run_until(|| ended.borrow().is_some(), Duration::from_secs(10))?;
-//! assert_eq!(*ended.borrow(), Some(ExitReason::ProcessDone));
+//! let (master, slave) = open_pty()?;
+//! let out = Rc::new(RefCell::new(Vec::new()));
+//! let _t = PtyTransport::start(&reactor, master, Box::new(Collect(out.clone())))?;
+//! std::fs::File::from(slave).write_all(b"hi\n")?;
+//! let o = out.clone();
+//! reactor.run_until(|| o.borrow().ends_with(b"\r\n"), Duration::from_secs(10))?;
 //! assert_eq!(&out.borrow()[..], b"hi\r\n");
-//! assert_eq!(child.pid(), None); // reaped
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # The layers
 //!
-//! - [`spawn`]: a [`ProcessBuilder`](torsion_transport::ProcessBuilder) with
-//!   [`pty`](torsion_transport::ProcessBuilder::pty) becomes a running child on a fresh PTY
-//!   (or the caller's pair) and a [`PtyProcess`]. [`install`] makes the reactor's
-//!   `ReactorProcess::spawn_process` (and Twisted-style
-//!   `torsion_process::spawn_process(.., use_pty = true, ..)`) do the same, handing pipe
-//!   requests to `torsion_process`.
-//! - [`PtyProcess`]: the `ProcessTransport` — one channel, read until the terminal is
-//!   closed, writes buffered with flow control, `resize`, `close_stdin` as the EOF key,
-//!   `lose_connection` as a hang-up. Its docs pin the behaviour.
-//! - [`PtyTransport`]: the same master handling as a plain `Transport` for a PTY whose
-//!   slave is not a child of ours.
-//! - [`termios`]: raw mode for the parent's own terminal ([`termios::RawModeGuard`]),
-//!   window size, and attributes of any terminal, the PTY included.
+//! - [`open_pty`], [`set_window_size`], [`window_size`]: the device.
+//! - [`termios`]: attributes of any terminal, raw mode for the parent's own terminal
+//!   ([`termios::RawModeGuard`]).
+//! - [`PtyMaster`]: the master as one selectable — reads until the terminal is closed
+//!   (`EIO` or end-of-file is a clean end, CONTRACT L4), writes through a
+//!   [`FileDescriptor`](torsion_reactor::FileDescriptor) — reporting to a [`MasterOwner`].
+//! - [`PtyTransport`]: a plain `Transport` over a master whose slave is not a child of
+//!   ours.
 //!
 //! # Portability
 //!
@@ -66,11 +60,9 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 #[cfg(unix)]
-mod master;
+mod device;
 #[cfg(unix)]
-mod process;
-#[cfg(unix)]
-mod spawn;
+pub mod master;
 mod sys;
 #[cfg(unix)]
 pub mod termios;
@@ -78,8 +70,8 @@ pub mod termios;
 mod transport;
 
 #[cfg(unix)]
-pub use process::PtyProcess;
+pub use device::{open_pty, set_window_size, set_window_size_raw, window_size};
 #[cfg(unix)]
-pub use spawn::{PtySpawner, install, spawn};
+pub use master::{MasterOwner, PtyMaster};
 #[cfg(unix)]
 pub use transport::PtyTransport;

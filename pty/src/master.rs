@@ -1,7 +1,7 @@
 //! The PTY master as one selectable: it reads what the child writes (EIO or 0 is the clean
 //! end, CONTRACT L4) and writes through a [`FileDescriptor`] (buffering, producers,
-//! flush-then-close). [`PtyProcess`](crate::PtyProcess) and
-//! [`PtyTransport`](crate::PtyTransport) both embed it.
+//! flush-then-close). [`PtyTransport`](crate::PtyTransport) and `torsion-process`'s PTY
+//! children both embed it.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -22,7 +22,7 @@ use torsion_transport::Reason;
 const READ_CHUNK: usize = 16 * 1024;
 
 /// What the master reports to: the transport that embeds it.
-pub(crate) trait MasterOwner {
+pub trait MasterOwner {
     /// The child (or the slave's holder) wrote `data`.
     fn data_received(&self, data: &[u8]);
     /// Every slave fd is closed and everything written to the terminal was read: reading
@@ -35,10 +35,10 @@ pub(crate) trait MasterOwner {
 }
 
 /// The parent's end of a PTY, registered with the reactor for reading and writing.
-pub(crate) struct PtyMaster {
+pub struct PtyMaster {
     fd: FileDescriptor,
     reactor: WeakReactor,
-    file: RefCell<Option<File>>,
+    file: RefCell<Option<Rc<File>>>,
     /// The owner, until the master is lost (that breaks the owner ↔ master cycle).
     owner: RefCell<Option<Rc<dyn MasterOwner>>>,
     /// For logs: the fd number the master had.
@@ -57,11 +57,14 @@ impl fmt::Debug for PtyMaster {
     }
 }
 
-struct MasterSink<'a>(&'a mut File);
+/// Writes to a clone of the file handle, so no borrow of the selectable is held while
+/// [`FileDescriptor::do_write`] resumes a producer (user code) between writes.
+struct MasterSink<'a>(&'a File);
 
 impl WriteSink for MasterSink<'_> {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.write_vectored(bufs)
+        let mut f = self.0;
+        f.write_vectored(bufs)
     }
 
     /// A terminal has no half-close; [`PtyMaster`] never asks for one (the transports
@@ -77,7 +80,7 @@ impl PtyMaster {
     /// # Errors
     ///
     /// The OS error from registration.
-    pub(crate) fn register(
+    pub fn register(
         reactor: &Reactor,
         master: OwnedFd,
         owner: Rc<dyn MasterOwner>,
@@ -86,7 +89,7 @@ impl PtyMaster {
         let m = Rc::new(PtyMaster {
             fd: FileDescriptor::new(reactor),
             reactor: reactor.downgrade(),
-            file: RefCell::new(Some(File::from(master))),
+            file: RefCell::new(Some(Rc::new(File::from(master)))),
             owner: RefCell::new(Some(owner)),
             number,
             lost: Cell::new(false),
@@ -98,28 +101,28 @@ impl PtyMaster {
     }
 
     /// The write side: buffer, producer, closing state.
-    pub(crate) fn file_descriptor(&self) -> &FileDescriptor {
+    pub fn file_descriptor(&self) -> &FileDescriptor {
         &self.fd
     }
 
     /// Run `f` on the master fd while it is open.
-    pub(crate) fn with_fd<R>(&self, f: impl FnOnce(BorrowedFd<'_>) -> R) -> Option<R> {
+    pub fn with_fd<R>(&self, f: impl FnOnce(BorrowedFd<'_>) -> R) -> Option<R> {
         self.file.borrow().as_ref().map(|file| f(file.as_fd()))
     }
 
     /// True once the master is closed.
-    pub(crate) fn is_lost(&self) -> bool {
+    pub fn is_lost(&self) -> bool {
         self.lost.get()
     }
 
     /// True once the end of output was read (the master may still be open).
-    pub(crate) fn at_eof(&self) -> bool {
+    pub fn at_eof(&self) -> bool {
         self.eof.get()
     }
 
     /// Close the master from the loop (never inside this call): `master_lost` follows with
     /// [`Reason::ConnectionDone`]. If this is the last master fd, the terminal hangs up.
-    pub(crate) fn close(&self) {
+    pub fn close(&self) {
         if let (Some(r), Some(t)) = (self.reactor.upgrade(), self.fd.token()) {
             r.disconnect_later(t, Reason::ConnectionDone);
         }
@@ -146,8 +149,9 @@ impl PtyMaster {
             if !self.fd.is_reading() || self.eof.get() {
                 return Ok(IoStatus::Blocked);
             }
-            let res = match self.file.borrow_mut().as_mut() {
-                Some(f) => f.read(buf),
+            let file = self.file.borrow().clone();
+            let res = match file {
+                Some(f) => (&*f).read(buf),
                 None => return Ok(IoStatus::Blocked),
             };
             match res {
@@ -198,13 +202,13 @@ impl Selectable for PtyMaster {
     }
 
     fn do_write(&self) -> Result<IoStatus, Reason> {
-        let outcome = {
-            let mut file = self.file.borrow_mut();
-            let Some(f) = file.as_mut() else {
-                return Ok(IoStatus::Blocked);
-            };
-            self.fd.do_write(&mut MasterSink(f))?
+        // Cloned out: the producer that `do_write` may resume can close this very file
+        // (`unregister_producer`, `close_stdin`, `lose_connection`) without a borrow
+        // conflict; the clone keeps the fd open until this write pass ends.
+        let Some(file) = self.file.borrow().clone() else {
+            return Ok(IoStatus::Blocked);
         };
+        let outcome = self.fd.do_write(&mut MasterSink(&file))?;
         match outcome {
             WriteOutcome::More => Ok(IoStatus::More),
             WriteOutcome::Blocked | WriteOutcome::Drained | WriteOutcome::WriteShutdown => {

@@ -9,7 +9,7 @@
 //! ```
 //! use torsion_pty::termios::{self, When};
 //!
-//! let (master, _slave) = torsion_process::raw::open_pty()?;
+//! let (master, _slave) = torsion_pty::open_pty()?;
 //! assert!(termios::is_terminal(&master));
 //! termios::set_echo(&master, false)?;
 //! assert!(!termios::get_attributes(&master)?.echo());
@@ -252,7 +252,7 @@ pub fn is_terminal(fd: impl AsFd) -> bool {
 ///
 /// [`ioctl_tty(2)`](https://man7.org/linux/man-pages/man2/ioctl_tty.2.html) `TIOCGWINSZ`.
 pub fn terminal_size(fd: impl AsFd) -> io::Result<(u16, u16)> {
-    torsion_process::raw::window_size(fd.as_fd())
+    crate::window_size(fd.as_fd())
 }
 
 /// A terminal in raw mode until this guard is dropped or [`restore`](Self::restore)d:

@@ -20,7 +20,7 @@ use crate::master::{MasterOwner, PtyMaster};
 /// For a terminal whose slave is used by something other than a child spawned here — a
 /// program started elsewhere, a terminal handed over by another process, or a test that
 /// holds the slave itself. It is built from the same master selectable as
-/// [`PtyProcess`](crate::PtyProcess), so the two share the reading, buffering, flow
+/// `torsion-process`'s PTY children, so the two share the reading, buffering, flow
 /// control and end-of-output rules:
 ///
 /// - Reading stops with a clean `connection_lost(ConnectionDone)` once every slave fd is
@@ -61,7 +61,7 @@ impl PtyTransport {
         master: OwnedFd,
         protocol: Box<dyn Protocol>,
     ) -> io::Result<Rc<PtyTransport>> {
-        torsion_process::raw::set_nonblocking(master.as_fd(), true)?;
+        crate::sys::unix::fd::set_nonblocking(master.as_fd())?;
         let t = Rc::new_cyclic(|me| PtyTransport {
             master: RefCell::new(None),
             protocol: RefCell::new(Some(protocol)),

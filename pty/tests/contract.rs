@@ -7,7 +7,6 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_process::raw;
 use torsion_pty::PtyTransport;
 use torsion_pty::termios::{self, When};
 use torsion_reactor::Reactor;
@@ -82,11 +81,11 @@ impl ContractHarness for PtyHarness {
     }
 
     fn connect(&mut self, protocol: Box<dyn Protocol>) {
-        let (master, slave) = raw::open_pty().unwrap();
+        let (master, slave) = torsion_pty::open_pty().unwrap();
         let mut t = termios::get_attributes(&slave).unwrap();
         t.make_raw();
         termios::set_attributes(&slave, When::Now, &t).unwrap();
-        raw::set_nonblocking(slave.as_fd(), true).unwrap();
+        set_nonblocking(slave.as_fd());
         if self.hold_master {
             self.master_copy = Some(master.try_clone().unwrap());
         }
@@ -236,4 +235,15 @@ fn l6_lose_connection_hangs_the_terminal_up() {
     torsion_testing::contract::run_until(&mut h, "the hang-up", 1000, |h| h.peer_closed());
     let reason = seen.borrow().1.clone();
     assert!(matches!(reason, Some(Reason::ConnectionDone)), "{reason:?}");
+}
+
+/// Set `O_NONBLOCK` on the test's own end.
+fn set_nonblocking(fd: std::os::fd::BorrowedFd<'_>) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL/F_SETFL take no pointer; `fd` is open for the borrow.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    assert!(flags >= 0);
+    // SAFETY: as above.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    assert_eq!(r, 0);
 }

@@ -3,12 +3,11 @@
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 
-use torsion_process::raw;
 use torsion_pty::termios::{self, ControlChar, RawModeGuard, When};
 
 #[test]
 fn raw_mode_guard_enters_raw_mode_and_restores_on_restore_and_on_drop() {
-    let (_master, slave) = raw::open_pty().unwrap();
+    let (_master, slave) = torsion_pty::open_pty().unwrap();
     let before = termios::get_attributes(&slave).unwrap();
     assert!(before.echo() && before.canonical() && before.output_processing());
     let mut guard = RawModeGuard::enter(&slave).unwrap();
@@ -37,9 +36,9 @@ fn raw_mode_guard_refuses_what_is_not_a_terminal() {
 
 #[test]
 fn attributes_set_through_the_master_apply_to_the_terminal() {
-    let (master, slave) = raw::open_pty().unwrap();
+    let (master, slave) = torsion_pty::open_pty().unwrap();
     assert!(termios::is_terminal(&master) && termios::is_terminal(&slave));
-    raw::set_window_size(master.as_fd(), 50, 132).unwrap();
+    torsion_pty::set_window_size(master.as_fd(), 50, 132).unwrap();
     assert_eq!(termios::terminal_size(&slave).unwrap(), (50, 132));
 
     // Echo off through the master: what the master writes is not echoed back.
@@ -55,10 +54,21 @@ fn attributes_set_through_the_master_apply_to_the_terminal() {
     let mut buf = [0u8; 4];
     s.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"a\rb\n", "raw: no translation");
-    raw::set_nonblocking(m.as_fd(), true).unwrap();
+    set_nonblocking(m.as_fd());
     assert!(m.read(&mut buf).is_err(), "nothing echoed");
 
     t.set_control_char(ControlChar::Eof, None);
     assert_eq!(t.control_char(ControlChar::Eof), None);
     assert!(format!("{t:?}").contains("echo: false"));
+}
+
+/// Set `O_NONBLOCK` on the test's own end.
+fn set_nonblocking(fd: std::os::fd::BorrowedFd<'_>) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL/F_SETFL take no pointer; `fd` is open for the borrow.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    assert!(flags >= 0);
+    // SAFETY: as above.
+    let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    assert_eq!(r, 0);
 }

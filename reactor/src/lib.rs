@@ -67,7 +67,7 @@ pub use error::{ReactorError, ReactorGone};
 pub use events::{Event, Phase, TriggerId};
 pub use fdesc::{FileDescriptor, WriteOutcome, WriteSink};
 pub use mio::Token;
-pub use reactor::{ProcessSpawner, READ_BUDGET, Reactor, ShutdownHold, WeakReactor, catch_panic};
+pub use reactor::{READ_BUDGET, Reactor, ShutdownHold, WeakReactor, catch_panic};
 pub use selectable::{IoStatus, Selectable};
 pub use signals::SignalId;
 pub use stream::{StreamSocket, StreamTransport};

@@ -12,8 +12,7 @@ use slab::Slab;
 use std::any::Any;
 
 use torsion_transport::{
-    DelayedCall, ProcessBuilder, ProcessProtocol, ProcessTransport, ReactorCore, ReactorProcess,
-    ReactorStateError, ReactorTime, Reason, Signal, SpawnError, TimerQueue,
+    DelayedCall, ReactorCore, ReactorStateError, ReactorTime, Reason, Signal, TimerQueue,
 };
 
 use crate::error::ReactorError;
@@ -86,26 +85,6 @@ pub(crate) struct Inner {
     shutdown_grace: Cell<Duration>,
     holds: Rc<Cell<usize>>,
     extensions: RefCell<Vec<Rc<dyn Any>>>,
-    spawner: RefCell<Option<Rc<dyn ProcessSpawner>>>,
-}
-
-/// The process back end a reactor delegates [`ReactorProcess::spawn_process`] to.
-///
-/// `torsion-process` depends on this crate, so the reactor cannot call it directly; the
-/// process crate installs itself here (`torsion_process::install`, done automatically by
-/// its `spawn`), which lets `Reactor` implement the capability trait.
-pub trait ProcessSpawner {
-    /// Spawn as [`ReactorProcess::spawn_process`] describes.
-    ///
-    /// # Errors
-    ///
-    /// [`SpawnError`] naming the failed step.
-    fn spawn(
-        &self,
-        reactor: &Reactor,
-        builder: &ProcessBuilder,
-        protocol: Box<dyn ProcessProtocol>,
-    ) -> Result<Rc<dyn ProcessTransport>, SpawnError>;
 }
 
 /// A single-threaded, Twisted-style reactor on mio.
@@ -239,7 +218,6 @@ impl Reactor {
                 shutdown_grace: Cell::new(Duration::from_secs(5)),
                 holds,
                 extensions: RefCell::new(Vec::new()),
-                spawner: RefCell::new(None),
             }),
         })
     }
@@ -270,16 +248,6 @@ impl Reactor {
         let made = Rc::new(init());
         self.inner.extensions.borrow_mut().push(made.clone());
         made
-    }
-
-    /// Install the process back end used by [`ReactorProcess::spawn_process`].
-    pub fn set_process_spawner(&self, spawner: Rc<dyn ProcessSpawner>) {
-        *self.inner.spawner.borrow_mut() = Some(spawner);
-    }
-
-    /// True once a process back end is installed.
-    pub fn has_process_spawner(&self) -> bool {
-        self.inner.spawner.borrow().is_some()
     }
 
     // ----- selectables ---------------------------------------------------------------
@@ -992,24 +960,6 @@ impl Drop for Inner {
         let entries: Vec<Entry> = self.slab.get_mut().drain().collect();
         for e in entries {
             let _ = e.sel.deregister(&self.registry);
-        }
-    }
-}
-
-impl ReactorProcess for Reactor {
-    fn spawn_process(
-        &self,
-        builder: &ProcessBuilder,
-        protocol: Box<dyn ProcessProtocol>,
-    ) -> Result<Rc<dyn ProcessTransport>, SpawnError> {
-        let spawner = self.inner.spawner.borrow().clone();
-        match spawner {
-            Some(s) => s.spawn(self, builder, protocol),
-            None => Err(SpawnError::unsupported(
-                builder.get_program(),
-                "no process back end is installed on this reactor: call \
-                 torsion_process::install(&reactor) once, or spawn with torsion_process::spawn",
-            )),
         }
     }
 }

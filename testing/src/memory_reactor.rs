@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
+use torsion_process::ReactorProcess;
 use torsion_transport::{
     Address, ClientFactory, Connector, DelayedCall, Factory, ListeningPort, ProcessBuilder,
-    ProcessProtocol, ProcessTransport, ReactorCore, ReactorProcess, ReactorStateError, ReactorTcp,
-    ReactorTime, ReactorUnix, Reason, SpawnError, UnixListenOptions,
+    ProcessProtocol, ProcessTransport, ReactorCore, ReactorStateError, ReactorTcp, ReactorTime,
+    ReactorUnix, Reason, SpawnError, UnixListenOptions,
 };
 
 use crate::{Clock, FakeProcessTransport, StateError, StringTransportWithDisconnection};

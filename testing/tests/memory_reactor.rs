@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
+use torsion_process::ReactorProcess;
 use torsion_testing::{
     AccumulatingProcessProtocol, AccumulatingProtocol, ConnectorState, MemoryReactor, ProcessEvent,
 };
 use torsion_transport::{
-    Address, ClientFactory, Factory, ProcessBuilder, Protocol, ReactorProcess, ReactorTcp,
-    ReactorTime, ReactorUnix, Reason, SpawnError, SpawnStep, Transport, UnixListenOptions,
-    factory_fn,
+    Address, ClientFactory, Factory, ProcessBuilder, Protocol, ReactorTcp, ReactorTime,
+    ReactorUnix, Reason, SpawnError, SpawnStep, Transport, UnixListenOptions, factory_fn,
 };
 
 /// A client factory that records what happened to it.

@@ -15,7 +15,7 @@
 //! - [`ProcessTransport`] and [`ProcessProtocol`]: children (CONTRACT F, I, J), described
 //!   by a [`ProcessBuilder`].
 //! - [`Reason`] and [`ExitReason`]: why things ended, as values.
-//! - [`ReactorTime`], [`ReactorTcp`], [`ReactorUnix`], [`ReactorProcess`]: the capabilities
+//! - [`ReactorTime`], [`ReactorTcp`], [`ReactorUnix`] (and `torsion-process`'s `ReactorProcess`): the capabilities
 //!   application code asks of a reactor; [`TimerQueue`] and [`DelayedCall`]: timers.
 //!
 //! # Example
@@ -104,8 +104,7 @@ pub use protocol::{
     ClientFactory, Factory, FnFactory, HalfCloseableProtocol, Protocol, factory_fn,
 };
 pub use reactor::{
-    Connector, ListeningPort, ReactorCore, ReactorProcess, ReactorTcp, ReactorTime, ReactorUnix,
-    UnixListenOptions,
+    Connector, ListeningPort, ReactorCore, ReactorTcp, ReactorTime, ReactorUnix, UnixListenOptions,
 };
 pub use reason::{ExitReason, Reason};
 pub use signal::Signal;

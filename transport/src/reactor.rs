@@ -9,10 +9,8 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Duration;
 
-use crate::error::{ReactorStateError, SpawnError};
-use crate::{
-    Address, ClientFactory, DelayedCall, Factory, ProcessBuilder, ProcessProtocol, ProcessTransport,
-};
+use crate::error::ReactorStateError;
+use crate::{Address, ClientFactory, DelayedCall, Factory};
 
 /// Running and stopping (the part of Twisted's `IReactorCore` application code uses), so
 /// code that stops its reactor or waits for it to run is tested on `MemoryReactor`.
@@ -178,20 +176,4 @@ pub trait ReactorUnix {
         factory: Rc<dyn ClientFactory>,
         timeout: Option<Duration>,
     ) -> Rc<dyn Connector>;
-}
-
-/// Child processes (Twisted's `IReactorProcess`).
-pub trait ReactorProcess {
-    /// Spawn the child `builder` describes, driven by `protocol` (CONTRACT F1, G).
-    /// `connection_made` runs before this returns; every other callback comes from the loop.
-    ///
-    /// # Errors
-    ///
-    /// [`SpawnError`] naming the failed step, the errno and the program (CONTRACT G8).
-    #[doc(alias = "spawnProcess")]
-    fn spawn_process(
-        &self,
-        builder: &ProcessBuilder,
-        protocol: Box<dyn ProcessProtocol>,
-    ) -> Result<Rc<dyn ProcessTransport>, SpawnError>;
 }

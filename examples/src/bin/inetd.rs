@@ -68,7 +68,6 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
         });
     builder.validate()?;
     let reactor = Reactor::new()?;
-    torsion_process::install(&reactor);
     let factory = Rc::new(Service {
         reactor: Rc::new(reactor.clone()),
         builder: Rc::new(builder),

@@ -30,7 +30,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use torsion_process::pipes::{PipeOwner, ProcessWriter};
-use torsion_process::{StandardIo, spawn};
+use torsion_process::{ProcessBuilderExt, StandardIo};
 use torsion_reactor::Reactor;
 use torsion_transport::{
     Consumer, ExitReason, HalfCloseableProtocol, ProcessBuilder, ProcessProtocol, ProcessTransport,
@@ -137,7 +137,9 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
     let spawned = match pty {
         Some(size) => terminal::spawn(&reactor, builder, size, Box::new(child))
             .map(|p| (p.clone() as Rc<dyn ProcessTransport>, Some(p))),
-        None => spawn(&reactor, &builder, Box::new(child)).map(|p| (p as _, None)),
+        None => builder
+            .spawn(&reactor, Box::new(child))
+            .map(|p| (p as _, None)),
     };
     let (process, on_pty) = match spawned {
         Ok(p) => p,

@@ -6,7 +6,7 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_pty::PtyProcess;
+use torsion_process::{Process as PtyProcess, ProcessBuilderExt};
 use torsion_pty::termios::{self, RawModeGuard};
 use torsion_reactor::Reactor;
 use torsion_transport::{
@@ -32,7 +32,7 @@ pub fn spawn(
 ) -> Result<Rc<PtyProcess>, SpawnError> {
     let ours = termios::terminal_size(io::stdin()).unwrap_or((24, 80));
     let options = PtyOptions::size(size.rows.unwrap_or(ours.0), size.cols.unwrap_or(ours.1));
-    torsion_pty::spawn(reactor, &builder.pty(options), protocol)
+    builder.pty(options).spawn(reactor, protocol)
 }
 
 /// If our stdin is a terminal: raw mode until the guard is dropped, and SIGWINCH forwarded

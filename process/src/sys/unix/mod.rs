@@ -9,7 +9,6 @@ mod child;
 mod clone;
 pub(crate) mod fd;
 mod fork;
-pub(crate) mod pty;
 pub(crate) mod spawn;
 mod user;
 pub(crate) mod wait;

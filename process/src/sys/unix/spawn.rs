@@ -32,7 +32,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use torsion_transport::{ChildFd, ProcessBuilder, SpawnError, SpawnStep};
 
 use super::child::{self, BlockedSignals, ChildContext, CloseFds, Session};
-use super::{fd, pty, user, wait};
+use super::{fd, user, wait};
 use crate::fdplan;
 use crate::raw::{ChildPipe, RawSpawnOptions, SpawnedChild};
 
@@ -215,7 +215,7 @@ impl ParentFds {
                 (master, slave)
             }
             None => {
-                let (master, slave) = pty::open_pty().map_err(setup)?;
+                let (master, slave) = torsion_pty::open_pty().map_err(setup)?;
                 fd::set_nonblocking(master.as_fd(), true).map_err(setup)?;
                 let raws = (master.as_raw_fd(), slave.as_raw_fd());
                 self.pty_master = Some(master);
@@ -223,7 +223,7 @@ impl ParentFds {
                 raws
             }
         };
-        pty::set_window_size_raw(master, rows, cols).map_err(setup)?;
+        torsion_pty::set_window_size_raw(master, rows, cols).map_err(setup)?;
         Ok(slave)
     }
 }

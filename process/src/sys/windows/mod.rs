@@ -8,7 +8,6 @@
 mod command;
 mod create;
 mod process;
-mod spawner;
 
-pub use process::{Process, StdinWriter, spawn};
-pub use spawner::{PipeSpawner, install};
+pub(crate) use process::spawn;
+pub use process::{Process, StdinWriter};

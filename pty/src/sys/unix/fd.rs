@@ -1,25 +1,33 @@
-//! Duplicating an fd the caller names by number.
+//! Flags of an fd: close-on-exec and non-blocking.
 
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::cvt;
 
-/// A `CLOEXEC` duplicate of `fd`, which the caller names by number (a PTY master passed in
-/// [`PtyOptions::pair`](torsion_transport::PtyOptions::pair)). The duplicate shares the
-/// open file description (and so its `O_NONBLOCK` flag) with the original.
-///
-/// # Errors
-///
-/// `EBADF` if `fd` is not open; `EMFILE`.
+/// Set `FD_CLOEXEC` on `fd`.
 ///
 /// # References
 ///
-/// [`fcntl(2)`](https://man7.org/linux/man-pages/man2/fcntl.2.html) `F_DUPFD_CLOEXEC`.
-pub(crate) fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC takes any integer fd (a closed one gives EBADF) and touches
-    // no memory; the result is checked.
-    let new = cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })?;
-    // SAFETY: `new` was just created by fcntl and is owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+/// [`fcntl(2)`](https://man7.org/linux/man-pages/man2/fcntl.2.html) `F_SETFD`.
+#[allow(dead_code)] // used where posix_openpt takes no O_CLOEXEC
+pub(crate) fn set_cloexec(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: F_SETFD takes an int argument; `fd` is open for the borrow.
+    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    Ok(())
+}
+
+/// Set `O_NONBLOCK` on `fd`'s open file description.
+///
+/// # References
+///
+/// [`fcntl(2)`](https://man7.org/linux/man-pages/man2/fcntl.2.html) `F_GETFL`/`F_SETFL`.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no argument; `fd` is open for the borrow.
+    let flags = cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) })?;
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: F_SETFL takes an int argument; `fd` is open for the borrow.
+        cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) })?;
+    }
+    Ok(())
 }

@@ -1,9 +1,10 @@
-//! The POSIX back end: terminal attributes and duplicating a caller's fd. All of this
+//! The POSIX back end: opening a pair, the window size, terminal attributes, fd flags. All of this
 //! crate's `unsafe` lives under this module; every block says why it is sound.
 
 #![allow(unsafe_code)]
 
 pub(crate) mod fd;
+pub(crate) mod pty;
 pub(crate) mod termios;
 
 use std::io;

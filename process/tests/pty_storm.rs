@@ -2,11 +2,12 @@
 //! binary, with one test, so counting this process's fds and children is not disturbed by
 //! other tests running in parallel threads.
 
+#[path = "pty_util/mod.rs"]
 mod util;
 
 use std::time::Instant;
 
-use torsion_process::ReapMode;
+use torsion_process::{ProcessBuilderExt, ReapMode};
 use torsion_transport::{ExitReason, ProcessBuilder, PtyOptions};
 use util::{DEADLINE, Recorder, children, open_fds, reactor};
 
@@ -25,7 +26,9 @@ fn storm(mode: ReapMode) {
             let b = ProcessBuilder::new("sh")
                 .args(["-c", &format!("echo {i}")])
                 .pty(PtyOptions::default());
-            let t = torsion_pty::spawn(&r, &b, p).unwrap_or_else(|e| panic!("spawn {done}: {e}"));
+            let t = b
+                .spawn(&r, p)
+                .unwrap_or_else(|e| panic!("spawn {done}: {e}"));
             batch.push((t, s, format!("{i}\r\n")));
         }
         r.run_until(
@@ -71,7 +74,7 @@ fn five_hundred_pty_spawns_leave_no_fd_and_no_zombie() {
                 .pty(PtyOptions::default()),
         ] {
             let (p, _s) = Recorder::new();
-            assert!(torsion_pty::spawn(&r, &b, p).is_err());
+            assert!(b.spawn(&r, p).is_err());
         }
     }
     assert_eq!(open_fds(), fds, "failed spawns leave no fd");
@@ -85,11 +88,9 @@ fn five_hundred_pty_spawns_leave_no_fd_and_no_zombie() {
 fn storm_once() {
     let r = reactor(ReapMode::Sigchld);
     let (p, s) = Recorder::new();
-    let _t = torsion_pty::spawn(
-        &r,
-        &ProcessBuilder::new("true").pty(PtyOptions::default()),
-        p,
-    )
-    .unwrap();
+    let _t = ProcessBuilder::new("true")
+        .pty(PtyOptions::default())
+        .spawn(&r, p)
+        .unwrap();
     r.run_until(|| s.borrow().ended(), DEADLINE).unwrap();
 }

@@ -1,20 +1,19 @@
 //! `torsion_pty::spawn` and `install`: typed spawn errors (CONTRACT G7, G8) and routing
 //! PTY and pipe requests through the reactor's `ReactorProcess`.
 
+#[path = "pty_util/mod.rs"]
 mod util;
 
 use std::ffi::OsString;
 
-use torsion_process::ReapMode;
-use torsion_transport::{
-    ChildFd, ExitReason, ProcessBuilder, PtyOptions, ReactorProcess, SpawnError, SpawnStep,
-};
+use torsion_process::{ProcessBuilderExt, ReactorProcess, ReapMode};
+use torsion_transport::{ChildFd, ExitReason, ProcessBuilder, PtyOptions, SpawnError, SpawnStep};
 use util::{Recorder, reactor, run_until_ended};
 
 fn spawn_err(b: &ProcessBuilder) -> SpawnError {
     let r = reactor(ReapMode::Auto);
     let (p, s) = Recorder::new();
-    match torsion_pty::spawn(&r, b, p) {
+    match b.spawn(&r, p) {
         Ok(_) => panic!("spawn of {b:?} succeeded"),
         Err(e) => {
             assert!(s.borrow().events.is_empty(), "no callback on failure");
@@ -58,10 +57,6 @@ fn g8_spawn_errors_are_typed() {
     let e = spawn_err(&ProcessBuilder::new("true").pty(PtyOptions::size(0, 80)));
     assert_eq!(e.step, SpawnStep::InvalidInput, "{e}");
 
-    let e = spawn_err(&ProcessBuilder::new("true"));
-    assert_eq!(e.step, SpawnStep::InvalidInput, "{e}");
-    assert!(e.to_string().contains("pty"), "{e}");
-
     let e = spawn_err(&ProcessBuilder::new("true").arg("a\0b").pty(pty()));
     assert_eq!(e.step, SpawnStep::InvalidInput, "{e}");
 
@@ -77,20 +72,18 @@ fn g8_spawn_errors_are_typed() {
 }
 
 #[test]
-fn install_routes_pty_requests_here_and_pipes_to_torsion_process() {
+fn g9_every_spawn_path_takes_pipes_or_a_pty_as_the_builder_says() {
     let r = reactor(ReapMode::Auto);
-    // Without torsion-pty, the pipe back end refuses a PTY and says where to go.
-    let (p, _s) = Recorder::new();
-    let e = torsion_process::spawn(
-        &r,
-        &ProcessBuilder::new("true").pty(PtyOptions::default()),
-        p,
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("torsion_pty"), "{e}");
+    // No install step: a fresh reactor spawns on a PTY through every entry point.
+    let (p, s) = Recorder::new();
+    ProcessBuilder::new("sh")
+        .args(["-c", "test -t 1 && echo TTY"])
+        .pty(PtyOptions::default())
+        .spawn(&r, p)
+        .unwrap();
+    run_until_ended(&r, &s);
+    assert_eq!(s.borrow().text(), "TTY\r\n", "builder.spawn on a PTY");
 
-    // The pipe back end is installed now; torsion-pty replaces it.
-    torsion_pty::install(&r);
     let (p, s) = Recorder::new();
     let args: Vec<OsString> = ["sh", "-c", "test -t 1 && echo TTY"]
         .iter()

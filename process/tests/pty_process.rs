@@ -1,12 +1,13 @@
 //! `PtyProcess`: a child on a pseudo-terminal (CONTRACT F, J, L), on both reap paths.
 
+#[path = "pty_util/mod.rs"]
 mod util;
 
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Instant;
 
-use torsion_process::ReapMode;
+use torsion_process::{ProcessBuilderExt, ReapMode};
 use torsion_transport::{
     Consumer, ExitReason, ProcessBuilder, ProcessError, ProcessTransport, PtyOptions, PushProducer,
     Signal,
@@ -328,7 +329,7 @@ fn i6_paused_output_waits_and_process_ended_waits_for_it() {
     let b = ProcessBuilder::new("echo")
         .arg("held")
         .pty(PtyOptions::default());
-    let t = torsion_pty::spawn(&r, &b, protocol).unwrap();
+    let t = b.spawn(&r, protocol).unwrap();
     assert!(paused.get());
     r.run_until(|| s.borrow().exited(), DEADLINE).unwrap();
     assert_eq!(s.borrow().output(), b"", "nothing is read while paused");
@@ -345,7 +346,7 @@ fn i6_paused_output_waits_and_process_ended_waits_for_it() {
 #[test]
 fn l1_a_callers_pty_pair() {
     let r = reactor(ReapMode::Auto);
-    let (master, slave) = torsion_process::raw::open_pty().unwrap();
+    let (master, slave) = torsion_pty::open_pty().unwrap();
     use std::os::fd::AsRawFd;
     let mut options = PtyOptions::size(12, 34);
     options.pair = Some((master.as_raw_fd(), slave.as_raw_fd()));

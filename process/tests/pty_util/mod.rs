@@ -5,8 +5,8 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
+use torsion_process::{Process as PtyProcess, ProcessBuilderExt};
 use torsion_process::{ReapMode, set_reap_mode};
-use torsion_pty::PtyProcess;
 use torsion_reactor::Reactor;
 use torsion_transport::{ExitReason, ProcessBuilder, ProcessProtocol, ProcessTransport};
 
@@ -129,7 +129,7 @@ pub fn reactor(mode: ReapMode) -> Reactor {
 /// Spawn `builder` on a PTY with a fresh recorder.
 pub fn spawn(r: &Reactor, builder: &ProcessBuilder) -> (Rc<PtyProcess>, Rc<RefCell<Shared>>) {
     let (p, s) = Recorder::new();
-    let t = torsion_pty::spawn(r, builder, p).unwrap_or_else(|e| panic!("spawn: {e}"));
+    let t = builder.spawn(r, p).unwrap_or_else(|e| panic!("spawn: {e}"));
     (t, s)
 }
 
