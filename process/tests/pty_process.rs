@@ -1,4 +1,5 @@
 //! `PtyProcess`: a child on a pseudo-terminal (CONTRACT F, J, L), on both reap paths.
+#![cfg(unix)] // PTYs are POSIX-only.
 
 #[path = "pty_util/mod.rs"]
 mod util;

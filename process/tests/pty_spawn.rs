@@ -1,5 +1,6 @@
 //! `torsion_pty::spawn` and `install`: typed spawn errors (CONTRACT G7, G8) and routing
 //! PTY and pipe requests through the reactor's `ReactorProcess`.
+#![cfg(unix)] // PTYs are POSIX-only.
 
 #[path = "pty_util/mod.rs"]
 mod util;

@@ -1,6 +1,7 @@
 //! 500 PTY spawns leave no fd and no zombie; failed spawns leave no fd. Its own test
 //! binary, with one test, so counting this process's fds and children is not disturbed by
 //! other tests running in parallel threads.
+#![cfg(unix)] // PTYs are POSIX-only.
 
 #[path = "pty_util/mod.rs"]
 mod util;

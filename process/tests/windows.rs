@@ -15,12 +15,12 @@ use std::ffi::OsString;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_process::ProcessBuilderExt;
+use torsion_process::{ProcessBuilderExt, ReactorProcess};
 use torsion_reactor::Reactor;
 use torsion_testing::{AccumulatingProcessProtocol, ProcessRecord};
 use torsion_transport::{
-    ChildFd, ExitReason, ProcessBuilder, ProcessError, ProcessProtocol, ProcessTransport,
-    ReactorProcess, Signal, SpawnStep,
+    ChildFd, ExitReason, ProcessBuilder, ProcessError, ProcessProtocol, ProcessTransport, Signal,
+    SpawnStep,
 };
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -100,7 +100,7 @@ fn helper(mode: &str, args: &[&str]) -> ProcessBuilder {
 fn run(builder: &ProcessBuilder) -> (Reactor, Rc<torsion_process::Process>, ProcessRecord) {
     let r = Reactor::new().unwrap();
     let (proto, rec) = AccumulatingProcessProtocol::new();
-    let p = spawn(&r, builder, Box::new(proto)).unwrap();
+    let p = (*builder).spawn(&r, Box::new(proto)).unwrap();
     let rc = rec.clone();
     r.run_until(|| rc.ended().is_some(), DEADLINE).unwrap();
     rec.check_order().unwrap();
@@ -237,7 +237,7 @@ fn m2_environment_is_exactly_what_the_builder_says() {
 fn m4_stdin_round_trip_and_write_to_child_only_fd_0() {
     let r = Reactor::new().unwrap();
     let (proto, rec) = AccumulatingProcessProtocol::new();
-    let p = spawn(&r, &helper("cat", &[]), Box::new(proto)).unwrap();
+    let p = (helper("cat", &[])).spawn(&r, Box::new(proto)).unwrap();
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     p.write_to_child(0, b"hello ").unwrap();
     p.write_to_child(0, &big).unwrap();
@@ -274,7 +274,7 @@ fn m3_kill_term_int_terminate_with_exit_code_1_others_are_refused() {
     for sig in [Signal::Kill, Signal::Term, Signal::Int] {
         let r = Reactor::new().unwrap();
         let (proto, rec) = AccumulatingProcessProtocol::new();
-        let p = spawn(&r, &helper("sleep", &[]), Box::new(proto)).unwrap();
+        let p = (helper("sleep", &[])).spawn(&r, Box::new(proto)).unwrap();
         assert!(matches!(
             p.signal_process(Signal::Hup),
             Err(ProcessError::UnsupportedSignal(Signal::Hup))
@@ -345,7 +345,7 @@ fn m1_what_windows_cannot_do_is_a_spawn_error() {
     ];
     for (b, step) in cases {
         let (proto, rec) = AccumulatingProcessProtocol::new();
-        match spawn(&r, &b, Box::new(proto)) {
+        match b.spawn(&r, Box::new(proto)) {
             Ok(_) => panic!("{b:?} spawned"),
             Err(e) => {
                 assert_eq!(e.step, step, "{b:?}: {e}");
@@ -378,7 +378,6 @@ fn m1_null_and_missing_handles_and_inherited_ones() {
 #[test]
 fn f6_callbacks_come_from_the_loop_and_reactor_process_works() {
     let r = Reactor::new().unwrap();
-    torsion_process::install(&r);
     let (proto, rec) = AccumulatingProcessProtocol::new();
     let t = r
         .spawn_process(
@@ -420,7 +419,7 @@ fn i3_close_child_fd_on_an_output_pipe() {
     let r = Reactor::new().unwrap();
     let log = Rc::new(RefCell::new(Vec::new()));
     let b = helper("split", &[]);
-    let _p = spawn(&r, &b, Box::new(CloseStdout(log.clone()))).unwrap();
+    let _p = b.spawn(&r, Box::new(CloseStdout(log.clone()))).unwrap();
     let l = log.clone();
     r.run_until(|| l.borrow().last().is_some_and(|s| s == "ended"), DEADLINE)
         .unwrap();
@@ -439,13 +438,10 @@ fn g2_non_utf8_free_arguments_survive() {
     let odd = OsString::from_wide(&[0xD800, b'a' as u16]);
     let r = Reactor::new().unwrap();
     let (proto, rec) = AccumulatingProcessProtocol::new();
-    spawn(
-        &r,
-        &ProcessBuilder::new("cmd")
-            .args([OsString::from("/c"), OsString::from("exit 0")])
-            .arg(odd),
-        Box::new(proto),
-    )
+    (ProcessBuilder::new("cmd")
+        .args([OsString::from("/c"), OsString::from("exit 0")])
+        .arg(odd))
+    .spawn(&r, Box::new(proto))
     .unwrap();
     let rc = rec.clone();
     r.run_until(|| rc.ended().is_some(), DEADLINE).unwrap();
