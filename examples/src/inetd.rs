@@ -5,11 +5,7 @@
 use std::fmt;
 use std::rc::Rc;
 
-use torsion_process::ReactorProcess;
-use torsion_transport::{
-    Address, ExitReason, Factory, HalfCloseableProtocol, ProcessBuilder, ProcessProtocol,
-    ProcessTransport, Producer, Protocol, PushProducer, Reason, Transport,
-};
+use torsion::prelude::*;
 
 /// The child's side of one connection: its stdout goes to the socket; its end closes the
 /// connection.

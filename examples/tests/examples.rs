@@ -76,12 +76,104 @@ fn echo_server_echoes_and_exits_zero_on_sigterm() {
     assert!(status.success(), "{status}");
 }
 
+/// Runs an example to completion with `args`: (exit code, stdout, stderr).
+fn output(program: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+    let mut guard = Guard(child);
+    let (mut out, mut err) = (String::new(), String::new());
+    // The examples print little before exiting, so reading to EOF cannot block on a full
+    // stderr pipe; the status wait is bounded.
+    if let Some(mut s) = guard.0.stdout.take() {
+        s.read_to_string(&mut out).unwrap();
+    }
+    if let Some(mut s) = guard.0.stderr.take() {
+        s.read_to_string(&mut err).unwrap();
+    }
+    let status = wait_bounded(&mut guard.0, Duration::from_secs(10));
+    (status.code(), out, err)
+}
+
+const ECHO_SERVER: &str = env!("CARGO_BIN_EXE_echo-server");
+const INETD: &str = env!("CARGO_BIN_EXE_inetd");
+const TOUR: &str = env!("CARGO_BIN_EXE_tour");
+
 #[test]
-fn echo_server_bad_arguments_exit_two() {
-    let out = Command::new(env!("CARGO_BIN_EXE_echo-server"))
-        .args(["--bogus", "1"])
-        .output()
-        .expect("spawn echo-server");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("usage"));
+fn help_exits_zero_with_usage() {
+    for (program, mentions) in [
+        (ECHO_SERVER, "--unix"),
+        (INETD, "PROGRAM"),
+        (TOUR, "Usage: tour"),
+    ] {
+        let (code, out, err) = output(program, &["--help"]);
+        assert_eq!(code, Some(0), "{program} --help: {err}");
+        assert!(out.contains("Usage:"), "{program} --help printed {out:?}");
+        assert!(out.contains(mentions), "{program} --help printed {out:?}");
+    }
+}
+
+#[test]
+fn an_unknown_option_is_named_and_exits_two() {
+    for program in [ECHO_SERVER, INETD, TOUR] {
+        let (code, _, err) = output(program, &["--bogus"]);
+        assert_eq!(code, Some(2), "{program} --bogus: {err}");
+        assert!(
+            err.contains("unexpected argument '--bogus'") && err.contains("Usage:"),
+            "{program} --bogus printed {err:?}"
+        );
+        assert!(!err.contains("needs a value"), "{err}");
+    }
+}
+
+#[test]
+fn a_bad_value_or_a_missing_program_is_explained() {
+    let (code, _, err) = output(ECHO_SERVER, &["--port", "http"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("invalid value 'http' for '--port <N>'"),
+        "{err}"
+    );
+    let (code, _, err) = output(INETD, &["--port", "0"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("<PROGRAM>"), "{err}");
+}
+
+#[test]
+fn a_port_in_use_is_reported_in_display_form() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    for (program, args) in [
+        (ECHO_SERVER, vec!["--port", &port]),
+        (INETD, vec!["--port", &port, "--", "cat"]),
+    ] {
+        let (code, out, err) = output(program, &args);
+        assert_eq!(code, Some(1), "{program}: {out}{err}");
+        assert!(
+            err.contains("error: cannot listen on 127.0.0.1:")
+                && err.contains("Address already in use"),
+            "{program} printed {err:?}"
+        );
+        assert!(!err.contains("Os {"), "Debug form: {err}");
+    }
+}
+
+#[test]
+fn tour_ends_by_saying_what_to_read_next() {
+    let (code, out, err) = output(TOUR, &[]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    for doc in ["docs/ARCHITECTURE.md", "docs/CONTRACT.md", "README.md"] {
+        assert!(out.contains(doc), "{out}");
+        assert!(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(doc)
+                .exists(),
+            "the tour points at {doc}, which does not exist"
+        );
+    }
 }

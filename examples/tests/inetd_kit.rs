@@ -2,9 +2,10 @@
 
 use std::rc::Rc;
 
+use torsion::prelude::*;
+use torsion::testing::{MemoryReactor, StringTransport};
+use torsion::transport::SpawnStep;
 use torsion_examples::inetd::Connection;
-use torsion_testing::{MemoryReactor, StringTransport};
-use torsion_transport::{ProcessBuilder, Protocol, SpawnError, SpawnStep, Transport};
 
 fn setup() -> (
     Rc<MemoryReactor>,
@@ -62,7 +63,7 @@ fn client_eof_closes_the_childs_stdin_and_the_childs_end_closes_the_connection()
 fn a_client_that_goes_away_closes_the_childs_pipes() {
     let (reactor, _tcp, mut conn) = setup();
     let child = reactor.spawns()[0].transport.clone();
-    conn.connection_lost(torsion_transport::Reason::ConnectionDone);
+    conn.connection_lost(Reason::ConnectionDone);
     assert_eq!(child.lose_connection_calls(), 1);
 }
 

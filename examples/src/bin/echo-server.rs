@@ -5,11 +5,14 @@
 //! ```text
 //! cargo run -p torsion-examples --bin echo-server -- --port 8000
 //! cargo run -p torsion-examples --bin echo-server -- --unix /tmp/echo.sock
+//! cargo run -p torsion-examples --bin echo-server -- --help
 //! ```
 //!
 //! then talk to it with `nc localhost 8000` (or `nc -U /tmp/echo.sock`). It prints
 //! `listening on ADDR` once it is ready and serves until SIGINT or SIGTERM, then exits 0.
-//! `--port 0` picks a free port, which the `listening on` line reports.
+//! `--port 0` picks a free port, which the `listening on` line reports. A startup failure
+//! (the port is taken, say) prints `echo-server: error: ...` and exits 1; bad arguments
+//! print the usage and exit 2.
 
 use std::error::Error;
 use std::io::Write;
@@ -17,13 +20,24 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::rc::Rc;
 
-use torsion_reactor::Reactor;
-use torsion_transport::{
-    Producer, Protocol, PushProducer, ReactorTcp, ReactorUnix, Transport, UnixListenOptions,
-    factory_fn,
-};
+use clap::Parser;
+use torsion::prelude::*;
+use torsion::reactor::Reactor;
+use torsion::transport::UnixListenOptions;
 
-const USAGE: &str = "usage: echo-server [--port N] [--unix PATH]";
+/// A TCP or Unix-socket echo server with flow control, on torsion's reactor.
+///
+/// Serves until SIGINT or SIGTERM, then exits 0.
+#[derive(Debug, Parser)]
+#[command(name = "echo-server")]
+struct Args {
+    /// TCP port to listen on, on 127.0.0.1 (0 picks a free one).
+    #[arg(long, value_name = "N", default_value_t = 8000)]
+    port: u16,
+    /// Listen on this Unix socket path instead of TCP (a stale socket file is replaced).
+    #[arg(long, value_name = "PATH", conflicts_with = "port")]
+    unix: Option<PathBuf>,
+}
 
 /// Writes back what it reads. The transport is registered as the producer of its own
 /// writes, so reading pauses while the peer is slow to take the echo (CONTRACT D4, D8).
@@ -48,41 +62,20 @@ impl Protocol for Echo {
     }
 }
 
-enum Listen {
-    Tcp(u16),
-    Unix(PathBuf),
-}
-
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Listen, String> {
-    let mut listen = Listen::Tcp(8000);
-    while let Some(arg) = args.next() {
-        let value = args.next().ok_or_else(|| format!("{arg} needs a value"))?;
-        listen = match arg.as_str() {
-            "--port" => Listen::Tcp(value.parse().map_err(|_| format!("bad port {value:?}"))?),
-            "--unix" => Listen::Unix(PathBuf::from(value)),
-            _ => return Err(format!("unknown argument {arg:?}")),
-        };
-    }
-    Ok(listen)
-}
-
-fn main() -> Result<ExitCode, Box<dyn Error>> {
-    let listen = match parse(std::env::args().skip(1)) {
-        Ok(l) => l,
-        Err(msg) => {
-            eprintln!("echo-server: {msg}\n{USAGE}");
-            return Ok(ExitCode::from(2));
-        }
-    };
+fn serve(args: Args) -> Result<(), Box<dyn Error>> {
     let reactor = Reactor::new()?;
     let factory = factory_fn(|_| Box::new(Echo::default()));
-    let port = match listen {
-        Listen::Tcp(port) => reactor.listen_tcp(([127, 0, 0, 1], port).into(), factory)?,
-        Listen::Unix(path) => {
+    let port = match &args.unix {
+        None => reactor
+            .listen_tcp(([127, 0, 0, 1], args.port).into(), factory)
+            .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?,
+        Some(path) => {
             let mut options = UnixListenOptions::default();
             options.remove_stale = true;
             options.unlink_on_stop = true;
-            reactor.listen_unix(&path, factory, options)?
+            reactor
+                .listen_unix(path, factory, options)
+                .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?
         }
     };
     let mut out = std::io::stdout().lock();
@@ -92,5 +85,18 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
     // `run` installs SIGINT/SIGTERM handlers that stop the reactor (CONTRACT B7).
     reactor.run()?;
     port.stop_listening();
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    // Bad arguments and `--help` end here: clap prints the usage (exit 2, or 0 for help).
+    let args = Args::parse();
+    match serve(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Display, never Debug: "Address already in use (os error 98)", not `Os { .. }`.
+            eprintln!("echo-server: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run -p torsion-examples --bin inetd -- --port 7000 -- tr a-z A-Z
 //! # elsewhere: nc 127.0.0.1 7000
+//! cargo run -p torsion-examples --bin inetd -- --help
 //! ```
 //!
 //! For each connection, PROGRAM is spawned with the connection as its stdin and stdout
@@ -10,56 +11,38 @@
 //! client pauses reading the child, a slow child pauses reading the socket. The client's
 //! EOF closes the child's stdin; the child's end closes the connection. Prints
 //! `listening on ADDR`, serves until SIGINT/SIGTERM, then terminates the children it still
-//! has (SIGTERM, SIGKILL after 2 s) and exits 0.
+//! has (SIGTERM, SIGKILL after 2 s) and exits 0. A startup failure prints
+//! `inetd: error: ...` and exits 1; bad arguments print the usage and exit 2.
 
-use std::cell::RefCell;
 use std::error::Error;
 use std::ffi::OsString;
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
 
+use clap::Parser;
+use torsion::prelude::*;
+use torsion::reactor::Reactor;
+use torsion::transport::ShutdownPolicy;
 use torsion_examples::inetd::Service;
-use torsion_reactor::Reactor;
-use torsion_transport::{ChildFd, ProcessBuilder, ReactorTcp, ShutdownPolicy};
 
-const USAGE: &str = "usage: inetd --port N -- PROGRAM [ARGS...]";
-
-fn parse(args: &[OsString]) -> Result<(u16, Vec<OsString>), String> {
-    let mut port = None;
-    let mut i = 0;
-    while i < args.len() && args[i] != "--" {
-        match args[i].to_str() {
-            Some("--port") => {
-                let v = args
-                    .get(i + 1)
-                    .and_then(|v| v.to_str())
-                    .ok_or("--port needs a value")?;
-                port = Some(v.parse::<u16>().map_err(|_| format!("bad port {v:?}"))?);
-                i += 2;
-            }
-            _ => return Err(format!("unknown option {:?}", args[i])),
-        }
-    }
-    let program = args.get(i + 1..).unwrap_or_default().to_vec();
-    match (port, program.is_empty()) {
-        (None, _) => Err("--port is required".into()),
-        (_, true) => Err("no program given".into()),
-        (Some(p), false) => Ok((p, program)),
-    }
+/// Serve each TCP connection on 127.0.0.1 with a fresh child process.
+///
+/// The connection becomes PROGRAM's stdin and stdout; its stderr is ours.
+#[derive(Debug, Parser)]
+#[command(name = "inetd")]
+struct Args {
+    /// TCP port to listen on (0 picks a free one).
+    #[arg(long, value_name = "N")]
+    port: u16,
+    /// The program to run for each connection, and its arguments (after `--`).
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    command: Vec<OsString>,
 }
 
-fn main() -> Result<ExitCode, Box<dyn Error>> {
-    let args: Vec<OsString> = std::env::args_os().skip(1).collect();
-    let (port, argv) = match parse(&args) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("inetd: {e}\n{USAGE}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let builder = ProcessBuilder::new(&argv[0])
-        .argv(&argv)
+fn serve(args: Args) -> Result<(), Box<dyn Error>> {
+    let builder = ProcessBuilder::new(&args.command[0])
+        .argv(&args.command)
         .child_fd(0, ChildFd::Write)
         .child_fd(1, ChildFd::Read)
         .child_fd(2, ChildFd::Inherit(2))
@@ -72,9 +55,24 @@ fn main() -> Result<ExitCode, Box<dyn Error>> {
         reactor: Rc::new(reactor.clone()),
         builder: Rc::new(builder),
     });
-    let listener = reactor.listen_tcp(([127, 0, 0, 1], port).into(), factory)?;
+    let listener = reactor
+        .listen_tcp(([127, 0, 0, 1], args.port).into(), factory)
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?;
     println!("listening on {}", listener.host());
-    let _keep = RefCell::new(listener);
     reactor.run()?; // until SIGINT or SIGTERM
-    Ok(ExitCode::SUCCESS)
+    listener.stop_listening();
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    // Bad arguments and `--help` end here: clap prints the usage (exit 2, or 0 for help).
+    let args = Args::parse();
+    match serve(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // Display, never Debug: "Address already in use (os error 98)", not `Os { .. }`.
+            eprintln!("inetd: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

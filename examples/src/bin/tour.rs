@@ -1,20 +1,25 @@
 //! tour: a two-second walk through torsion on one reactor — a TCP echo server, a client
 //! streaming 8 MiB under flow control, timers, a half-close, and a clean stop.
 //!
-//! Run it: `cargo run -p torsion-examples --bin tour` (exits 0 and prints what happened;
-//! any failed check exits non-zero with a message).
+//! Run it: `cargo run -p torsion-examples --bin tour` (exits 0, prints what happened and
+//! what to read next; any failed check exits non-zero with a message). `--help` says so.
 
 use std::cell::{Cell, RefCell};
-use std::error::Error;
+use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use torsion_reactor::Reactor;
-use torsion_reactor::tcp::{TcpOptions, connect_tcp};
-use torsion_transport::{
-    Address, ClientFactory, Factory, HalfCloseableProtocol, Producer, Protocol, PushProducer,
-    ReactorTcp, Reason, Transport, factory_fn,
-};
+use clap::Parser;
+use torsion::prelude::*;
+use torsion::reactor::Reactor;
+
+/// A two-second walk through torsion on one reactor.
+///
+/// A TCP echo server, a client streaming 8 MiB under flow control, timers, a half-close
+/// and a clean stop. Takes no arguments; prints each check, then what to read next.
+#[derive(Debug, Parser)]
+#[command(name = "tour")]
+struct Args {}
 
 const TOTAL: usize = 8 << 20;
 const CHUNK: usize = 64 * 1024;
@@ -164,26 +169,30 @@ fn watch(r: Reactor, t: Rc<Tour>) {
     }
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+const READ_NEXT: &str = "\
+read next:
+  README.md                     the two commands, a protocol in 20 lines, the crate map
+  docs/ARCHITECTURE.md          how torsion is built: crates, the loop, processes, re-entrancy
+  docs/CONTRACT.md              what torsion promises, item by item (tests are named after them)
+  examples/src/bin/echo-server.rs, inetd.rs, run/   real programs (each takes --help)
+  cargo doc --open -p torsion   the API, each crate opening with a runnable example";
+
+fn tour() -> Result<(), String> {
     let start = Instant::now();
-    let reactor = Reactor::new()?;
+    let reactor = Reactor::new().map_err(|e| format!("cannot create the reactor: {e}"))?;
     let tour = Rc::new(Tour::default());
     tour.start.set(Some(start));
     *tour.me.borrow_mut() = Rc::downgrade(&tour);
 
     // 1. A server on a free port, and a client streaming 8 MiB through it.
-    let port = reactor.listen_tcp(
-        ([127, 0, 0, 1], 0).into(),
-        factory_fn(|_| Box::<Server>::default()),
-    )?;
+    let port = reactor
+        .listen_tcp(
+            ([127, 0, 0, 1], 0).into(),
+            factory_fn(|_| Box::<Server>::default()),
+        )
+        .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
     let addr = port.host().socket_addr().ok_or("no TCP address")?;
-    connect_tcp(
-        &reactor,
-        addr,
-        tour.clone(),
-        Some(Duration::from_secs(1)),
-        &TcpOptions::new(),
-    );
+    reactor.connect_tcp(addr, tour.clone(), Some(Duration::from_secs(1)));
 
     // 2. Timers: one that fires, one cancelled, one moved earlier with `reset`.
     let (t1, t2, t3) = (tour.clone(), tour.clone(), tour.clone());
@@ -193,11 +202,13 @@ fn main() -> Result<(), Box<dyn Error>> {
     let cancelled = reactor.call_later(Duration::from_millis(5), move || {
         t2.timers.borrow_mut().push("cancelled")
     });
-    cancelled.cancel()?;
+    cancelled.cancel().map_err(|e| e.to_string())?;
     let moved = reactor.call_later(Duration::from_secs(60), move || {
         t3.timers.borrow_mut().push("reset")
     });
-    moved.reset(Duration::from_millis(20))?;
+    moved
+        .reset(Duration::from_millis(20))
+        .map_err(|e| e.to_string())?;
 
     // 3. Stop once everything happened; a global deadline makes hanging impossible.
     let (r, t) = (reactor.clone(), tour.clone());
@@ -206,59 +217,59 @@ fn main() -> Result<(), Box<dyn Error>> {
         let _ = r.stop();
     });
     watch(reactor.clone(), tour.clone());
-    reactor.run()?;
+    reactor.run().map_err(|e| e.to_string())?;
     port.stop_listening();
 
     if let Some(msg) = tour.failure.borrow().as_ref() {
-        return Err(msg.clone().into());
+        return Err(msg.clone());
     }
     let tail = String::from_utf8_lossy(&tour.tail.borrow()).into_owned();
     let secs = tour.echo_done.get().unwrap_or_default().as_secs_f64();
     let (timers, p, r) = (tour.timers.borrow(), tour.pauses.get(), tour.resumes.get());
+    let sent = tour.sent.get() == TOTAL;
+    let flowed = p > 0 && p == r;
+    let echoed = tour.echoed.get() == TOTAL && !tour.corrupt.get();
+    let half_closed = tour.write_closed.get();
+    let answered = tail == format!("|server read {TOTAL} bytes");
     let closed = tour.lost.borrow().as_ref().is_some_and(Reason::is_clean);
-    let results = [
-        (
-            tour.sent.get() == TOTAL,
-            format!("streamed {TOTAL} bytes in {CHUNK}-byte writes"),
-        ),
-        (
-            p > 0 && p == r,
-            format!("flow control: producer paused {p} times, resumed {r}"),
-        ),
-        (
-            tour.echoed.get() == TOTAL && !tour.corrupt.get(),
-            format!("echo verified byte for byte in {secs:.3} s"),
-        ),
-        (
-            tour.write_closed.get(),
-            "half-close: our write side shut down".into(),
-        ),
-        (
-            tail == format!("|server read {TOTAL} bytes"),
-            format!("server saw EOF, then answered {tail:?}"),
-        ),
-        (closed, "connection closed cleanly (ConnectionDone)".into()),
-        (timers.contains(&"fired"), "call_later(10 ms) fired".into()),
-        (
-            !timers.contains(&"cancelled") && cancelled.cancelled(),
-            "cancelled call never ran".into(),
-        ),
-        (
-            timers.contains(&"reset") && moved.called(),
-            "call_later(60 s) reset to 20 ms ran".into(),
-        ),
-        (
-            reactor.selectable_count() == 0,
-            "reactor stopped with nothing left registered".into(),
-        ),
-    ];
+    let fired = timers.contains(&"fired");
+    let never_ran = !timers.contains(&"cancelled") && cancelled.cancelled();
+    let was_reset = timers.contains(&"reset") && moved.called();
+    let empty = reactor.selectable_count() == 0;
+    let streamed = format!("streamed {TOTAL} bytes in {CHUNK}-byte writes");
+    let flow = format!("flow control: producer paused {p} times, resumed {r}");
+    let verified = format!("echo verified byte for byte in {secs:.3} s");
+    let answer = format!("server saw EOF, then answered {tail:?}");
     println!("torsion tour: echo server on {}", port.host());
-    for (ok, what) in results {
+    for (ok, what) in [
+        (sent, streamed.as_str()),
+        (flowed, &flow),
+        (echoed, &verified),
+        (half_closed, "half-close: our write side shut down"),
+        (answered, &answer),
+        (closed, "connection closed cleanly (ConnectionDone)"),
+        (fired, "call_later(10 ms) fired"),
+        (never_ran, "cancelled call never ran"),
+        (was_reset, "call_later(60 s) reset to 20 ms ran"),
+        (empty, "reactor stopped with nothing left registered"),
+    ] {
         if !ok {
-            return Err(format!("FAILED: {what}").into());
+            return Err(format!("FAILED: {what}"));
         }
         println!("  OK  {what}");
     }
-    println!("done in {:.3} s", start.elapsed().as_secs_f64());
+    let secs = start.elapsed().as_secs_f64();
+    println!("done in {secs:.3} s\n\n{READ_NEXT}");
     Ok(())
+}
+
+fn main() -> ExitCode {
+    Args::parse();
+    match tour() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tour: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
