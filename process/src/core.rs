@@ -2,21 +2,40 @@
 //! — pid, exit, the end, `signal_process`, and delivery to the protocol (CONTRACT F, J).
 //! Twisted's `_BaseProcess`.
 
-use std::cell::{Cell, OnceCell, RefCell};
+#[cfg(unix)]
+use std::cell::RefCell;
+use std::cell::{Cell, OnceCell};
 use std::fmt;
+#[cfg(unix)]
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 
-use torsion_transport::{ExitReason, ProcessError, ProcessProtocol, ProcessTransport, Signal};
+use torsion_transport::{ExitReason, ProcessProtocol, ProcessTransport};
+#[cfg(unix)]
+use torsion_transport::{ProcessError, Signal};
 
 use crate::protocol_cell::ProtocolCell;
+#[cfg(unix)]
 use crate::raw::{self, ResourceUsage};
-use crate::reaper::ExitInfo;
 
-/// The state of one child that does not depend on how the parent talks to it.
+/// What became of a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// Why it ended.
+    pub reason: ExitReason,
+    /// The raw wait status (POSIX) or exit code (Windows), if it was learned.
+    pub status: Option<i32>,
+    /// Resource usage from `wait4`, if it was learned.
+    #[cfg(unix)]
+    pub rusage: Option<ResourceUsage>,
+}
+
+/// The state of one child that does not depend on how the parent talks to it: shared by
+/// the pipe and PTY children of the POSIX back end and by the Windows back end.
 pub(crate) struct ProcessCore {
     pid: Cell<Option<u32>>,
     original_pid: u32,
+    #[cfg(unix)]
     pidfd: RefCell<Option<Rc<OwnedFd>>>,
     protocol: ProtocolCell,
     /// Set once reaped. Boxed: a live child pays 8 bytes for it, not 80 (B8).
@@ -37,20 +56,23 @@ impl fmt::Debug for ProcessCore {
 }
 
 impl ProcessCore {
-    pub(crate) fn new(
-        pid: u32,
-        pidfd: Option<Rc<OwnedFd>>,
-        protocol: Box<dyn ProcessProtocol>,
-    ) -> Self {
+    pub(crate) fn new(pid: u32, protocol: Box<dyn ProcessProtocol>) -> Self {
         ProcessCore {
             pid: Cell::new(Some(pid)),
             original_pid: pid,
-            pidfd: RefCell::new(pidfd),
+            #[cfg(unix)]
+            pidfd: RefCell::new(None),
             protocol: ProtocolCell::new(protocol),
             exit: OnceCell::new(),
             ended: Cell::new(false),
             paused: Cell::new(false),
         }
+    }
+
+    /// Signal through this pidfd from now on (POSIX).
+    #[cfg(unix)]
+    pub(crate) fn set_pidfd(&self, pidfd: Option<Rc<OwnedFd>>) {
+        *self.pidfd.borrow_mut() = pidfd;
     }
 
     pub(crate) fn pid(&self) -> Option<u32> {
@@ -73,6 +95,7 @@ impl ProcessCore {
         self.exit.get().and_then(|e| e.status)
     }
 
+    #[cfg(unix)]
     pub(crate) fn resource_usage(&self) -> Option<ResourceUsage> {
         self.exit.get().and_then(|e| e.rusage)
     }
@@ -114,6 +137,7 @@ impl ProcessCore {
     /// (CONTRACT F3; a panic in it is logged, F7). Returns `false` for a second report.
     pub(crate) fn reaped(&self, info: ExitInfo) -> bool {
         self.pid.set(None);
+        #[cfg(unix)]
         self.pidfd.borrow_mut().take();
         if self.exit.set(Box::new(info)).is_err() {
             log::warn!("process {} reaped twice", self.original_pid);
@@ -142,8 +166,9 @@ impl ProcessCore {
         self.protocol.release();
     }
 
-    /// `signal_process` (CONTRACT J1): through the pidfd where there is one, so a reused pid
+    /// `signal_process` on POSIX (CONTRACT J1): through the pidfd where there is one, so a reused pid
     /// is never signalled.
+    #[cfg(unix)]
     pub(crate) fn signal(&self, signal: Signal) -> Result<(), ProcessError> {
         let Some(pid) = self.pid.get() else {
             return Err(ProcessError::ExitedAlready);

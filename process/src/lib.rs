@@ -113,7 +113,6 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-#[cfg(unix)]
 mod core;
 #[cfg(unix)]
 mod fdplan;
@@ -134,11 +133,12 @@ mod twisted;
 #[cfg(unix)]
 mod wire;
 
+pub use core::ExitInfo;
 #[cfg(unix)]
 pub use process::Process;
 pub use protocol_cell::ProtocolCell;
 #[cfg(unix)]
-pub use reaper::{ChildWatcher, ExitInfo, ReapMode, set_reap_mode};
+pub use reaper::{ChildWatcher, ReapMode, set_reap_mode};
 pub use spawn::{ProcessBuilderExt, ReactorProcess};
 #[cfg(unix)]
 pub use stdio::StandardIo;

@@ -15,10 +15,10 @@ use torsion_transport::{
     ProducerError, PushProducer, Reason, Signal,
 };
 
+use crate::core::ExitInfo;
 use crate::core::ProcessCore;
 use crate::pipes::{PipeOwner, ProcessReader, ProcessWriter};
 use crate::raw::ResourceUsage;
-use crate::reaper::ExitInfo;
 
 /// The child fd a PTY's output is reported on (CONTRACT L3).
 const PTY_OUTPUT_FD: i32 = 1;
@@ -153,8 +153,8 @@ impl Process {
     ) -> Rc<Process> {
         let count = |want: ChildFd| fd_map.values().filter(|d| **d == want).count();
         let (n_read, n_write) = (count(ChildFd::Read), count(ChildFd::Write));
-        Rc::new_cyclic(|me| Process {
-            core: ProcessCore::new(pid, pidfd, protocol),
+        let p = Rc::new_cyclic(|me| Process {
+            core: ProcessCore::new(pid, protocol),
             io: Io::Pipes(Pipes {
                 readers: RefCell::new(Vec::with_capacity(n_read)),
                 writers: RefCell::new(Vec::with_capacity(n_write)),
@@ -165,7 +165,9 @@ impl Process {
                     .collect(),
             }),
             me: me.clone(),
-        })
+        });
+        p.set_pidfd(pidfd);
+        p
     }
 
     pub(crate) fn new_pty(
@@ -173,15 +175,21 @@ impl Process {
         pidfd: Option<Rc<OwnedFd>>,
         protocol: Box<dyn ProcessProtocol>,
     ) -> Rc<Process> {
-        Rc::new_cyclic(|me| Process {
-            core: ProcessCore::new(pid, pidfd, protocol),
+        let p = Rc::new_cyclic(|me| Process {
+            core: ProcessCore::new(pid, protocol),
             io: Io::Pty(PtyIo {
                 master: RefCell::new(None),
                 master_closed: Cell::new(false),
                 at_line_start: Cell::new(true),
             }),
             me: me.clone(),
-        })
+        });
+        p.set_pidfd(pidfd);
+        p
+    }
+
+    fn set_pidfd(&self, pidfd: Option<Rc<OwnedFd>>) {
+        self.core.set_pidfd(pidfd);
     }
 
     pub(crate) fn pipe_owner(&self) -> Option<Rc<dyn PipeOwner>> {

@@ -20,7 +20,7 @@ use mio::{Interest, Registry, Token};
 use torsion_reactor::{Event, IoStatus, Phase, Reactor, Selectable, ShutdownHold, SignalId};
 use torsion_transport::{ExitReason, Reason, ShutdownPolicy, Signal};
 
-use crate::raw::{self, ResourceUsage, WaitResult};
+use crate::raw::{self, WaitResult};
 
 /// How a reactor learns that its children exited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,16 +33,7 @@ pub enum ReapMode {
     Sigchld,
 }
 
-/// What became of a child.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitInfo {
-    /// Why it ended.
-    pub reason: ExitReason,
-    /// The raw wait status, if it was learned.
-    pub status: Option<i32>,
-    /// Resource usage from `wait4`, if it was learned.
-    pub rusage: Option<ResourceUsage>,
-}
+pub use crate::core::ExitInfo;
 
 impl From<WaitResult> for ExitInfo {
     fn from(w: WaitResult) -> Self {

@@ -15,7 +15,7 @@
 //! process a post is for through a per-thread table keyed by a process id of our own
 //! (the posts are `Send`; the process is not).
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::fs::File;
@@ -29,7 +29,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use mio::{Registry, Token};
 use torsion_reactor::{
     FileDescriptor, IoStatus, Reactor, Selectable, ThreadHandle, WeakReactor, WriteOutcome,
-    WriteSink, catch_panic,
+    WriteSink,
 };
 use torsion_transport::{
     ChildFd, Consumer, ExitReason, ProcessBuilder, ProcessError, ProcessProtocol, ProcessTransport,
@@ -41,6 +41,7 @@ use windows_sys::Win32::System::Threading::{
 };
 
 use super::create::{self, ParentEnd};
+use crate::core::{ExitInfo, ProcessCore};
 
 /// Bytes per `ReadFile`.
 const READ_CHUNK: usize = 64 * 1024;
@@ -49,10 +50,10 @@ const IN_FLIGHT: usize = 4;
 /// Bytes the stdin writer thread may have queued.
 const WRITE_WINDOW: usize = 256 * 1024;
 
-type Queued = Box<dyn FnOnce(&mut dyn ProcessProtocol)>;
-
 thread_local! {
-    /// The processes of the reactors on this thread, until `process_ended`.
+    /// The processes of the reactors on this thread, until `process_ended`. The threads'
+    /// posts are `Send` closures and cannot hold the (`!Send`) process, so the loop finds
+    /// it here by a number of our own; the protocol delivery itself is the process core's.
     static LIVE: RefCell<HashMap<u64, Rc<Process>>> = RefCell::new(HashMap::new());
 }
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -331,7 +332,8 @@ fn spawn_waiter(handle: ThreadHandle, id: u64, process: Arc<OwnedHandle>) {
             log::warn!("waiting for a child failed: {}", io::Error::last_os_error());
             ExitReason::Unknown
         };
-        post(&handle, id, move |p| p.on_exit(reason));
+        let code = ok.then_some(code as i32);
+        post(&handle, id, move |p| p.on_exit(reason, code));
     };
     if let Err(e) = std::thread::Builder::new()
         .name("torsion-wait".into())
@@ -367,28 +369,20 @@ fn exit_reason(code: u32) -> ExitReason {
 pub struct Process {
     reactor: WeakReactor,
     id: u64,
-    pid: Cell<Option<u32>>,
-    original_pid: u32,
+    core: ProcessCore,
     handle: Arc<OwnedHandle>,
-    protocol: RefCell<Option<Box<dyn ProcessProtocol>>>,
-    queued: RefCell<VecDeque<Queued>>,
     readers: RefCell<BTreeMap<i32, Reader>>,
     stdin: RefCell<Option<(Rc<StdinWriter>, Token)>>,
     /// Child fds mapped `ChildFd::Write` at spawn (closed ones included).
     writable: BTreeSet<i32>,
-    exit: Cell<Option<ExitReason>>,
-    ended: Cell<bool>,
-    paused: Cell<bool>,
 }
 
 impl fmt::Debug for Process {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Process")
-            .field("pid", &self.original_pid)
-            .field("alive", &self.pid.get().is_some())
+            .field("core", &self.core)
             .field("readers", &self.readers.borrow().keys().collect::<Vec<_>>())
             .field("stdin", &self.stdin.borrow().is_some())
-            .field("exit", &self.exit.get())
             .finish()
     }
 }
@@ -396,39 +390,32 @@ impl fmt::Debug for Process {
 impl Process {
     /// The pid this child had, even after it exited.
     pub fn original_pid(&self) -> u32 {
-        self.original_pid
+        self.core.original_pid()
     }
 
     /// Why the child ended, once it exited.
     pub fn exit_reason(&self) -> Option<ExitReason> {
-        self.exit.get()
+        self.core.exit_reason()
+    }
+
+    /// The exit code, once it exited.
+    pub fn wait_status(&self) -> Option<i32> {
+        self.core.wait_status()
     }
 
     /// True once `process_ended` was delivered.
     pub fn ended(&self) -> bool {
-        self.ended.get()
+        self.core.ended()
+    }
+
+    /// False: a Windows child runs on pipes (CONTRACT M1).
+    pub fn is_pty(&self) -> bool {
+        false
     }
 
     /// The writer for child fd 0, if it is open (for buffer size and state).
     pub fn stdin(&self) -> Option<Rc<StdinWriter>> {
         self.stdin.borrow().as_ref().map(|(w, _)| w.clone())
-    }
-
-    /// Call into the protocol, or queue the call if the protocol is already on the stack
-    /// (DESIGN rule 4: queued, never a panic).
-    fn deliver(&self, f: impl FnOnce(&mut dyn ProcessProtocol) + 'static) {
-        self.queued.borrow_mut().push_back(Box::new(f));
-        loop {
-            let Ok(mut guard) = self.protocol.try_borrow_mut() else {
-                return;
-            };
-            let Some(next) = self.queued.borrow_mut().pop_front() else {
-                return;
-            };
-            if let Some(p) = guard.as_mut() {
-                next(p.as_mut());
-            }
-        }
     }
 
     fn on_data(&self, fd: i32, data: Vec<u8>) {
@@ -437,7 +424,7 @@ impl Process {
             let Some(r) = readers.get_mut(&fd) else {
                 return;
             };
-            if self.paused.get() {
+            if self.core.paused() {
                 r.held.push_back(data);
                 return;
             }
@@ -449,11 +436,10 @@ impl Process {
 
     fn data_received(&self, fd: i32, data: Vec<u8>) {
         // CONTRACT F7: a panic in child_data_received closes that pipe.
-        self.deliver(move |p| {
-            if catch_panic("child_data_received", || p.child_data_received(fd, &data)).is_none() {
-                log::warn!("child fd {fd}: closing the pipe after a panic");
-            }
-        });
+        if !self.core.data_received(fd, &data) {
+            log::warn!("child fd {fd}: closing the pipe after a panic");
+            let _ = self.close_child_fd(fd);
+        }
     }
 
     fn on_pipe_lost(&self, fd: i32, reason: Reason) {
@@ -474,9 +460,9 @@ impl Process {
         }
         log::debug!(
             "process {} child fd {fd} closed: {reason}",
-            self.original_pid
+            self.original_pid()
         );
-        self.deliver(move |p| p.child_connection_lost(fd));
+        self.core.channel_lost(fd);
         self.maybe_ended();
     }
 
@@ -501,13 +487,11 @@ impl Process {
         }
     }
 
-    fn on_exit(&self, reason: ExitReason) {
-        if self.exit.get().is_some() {
+    fn on_exit(&self, reason: ExitReason, code: Option<i32>) {
+        if self.core.exit().is_some() {
             return;
         }
-        log::debug!("process {} exited: {reason}", self.original_pid);
-        self.pid.set(None);
-        self.exit.set(Some(reason));
+        log::debug!("process {} exited: {reason}", self.original_pid());
         // Nobody will read the child's stdin any more, and Windows cannot tell an idle
         // writer that (POSIX reports HUP on the pipe, CONTRACT I1): close it now, dropping
         // what is unsent, so `process_ended` can come (M5). The loss is reported from the
@@ -516,30 +500,32 @@ impl Process {
             r.disconnect_later(*t, Reason::lost_because("the child exited"));
         }
         // CONTRACT F7: a panic in process_exited is logged; process_ended still comes.
-        self.deliver(move |p| {
-            catch_panic("process_exited", || p.process_exited(reason));
+        self.core.reaped(ExitInfo {
+            reason,
+            status: code,
         });
         self.maybe_ended();
     }
 
+    /// Close every pipe now, dropping what stdin had not written.
+    fn close_all_pipes(&self) {
+        if let (Some(r), Some((_, t))) = (self.reactor.upgrade(), self.stdin.borrow().as_ref()) {
+            r.disconnect_later(*t, Reason::lost_because("connection_made panicked"));
+        }
+        let fds: Vec<i32> = self.readers.borrow().keys().copied().collect();
+        for fd in fds {
+            let _ = self.close_child_fd(fd);
+        }
+    }
+
     /// CONTRACT M5: `process_ended` after the exit and every pipe closed.
     fn maybe_ended(&self) {
-        let Some(reason) = self.exit.get() else {
-            return;
-        };
-        if self.ended.get() || !self.readers.borrow().is_empty() || self.stdin.borrow().is_some() {
-            return;
+        let closed = self.readers.borrow().is_empty() && self.stdin.borrow().is_none();
+        self.core.end_if(closed);
+        if self.core.ended() {
+            let id = self.id;
+            LIVE.with(|l| l.borrow_mut().remove(&id));
         }
-        self.ended.set(true);
-        log::debug!("process {} ended: {reason}", self.original_pid);
-        self.deliver(move |p| {
-            catch_panic("process_ended", || p.process_ended(reason));
-        });
-        if let Ok(mut g) = self.protocol.try_borrow_mut() {
-            g.take();
-        }
-        let id = self.id;
-        LIVE.with(|l| l.borrow_mut().remove(&id));
     }
 }
 
@@ -555,7 +541,7 @@ impl Consumer for Process {
     /// with a `warn!`.
     fn write(&self, data: &[u8]) {
         if let Err(e) = self.write_to_child(0, data) {
-            log::warn!("process {}: write dropped: {e}", self.original_pid);
+            log::warn!("process {}: write dropped: {e}", self.original_pid());
         }
     }
 
@@ -564,7 +550,7 @@ impl Consumer for Process {
             Some(w) => w.fd.write_sequence(data),
             None => log::warn!(
                 "process {}: write dropped: no stdin pipe",
-                self.original_pid
+                self.original_pid()
             ),
         }
     }
@@ -590,16 +576,16 @@ impl PushProducer for Process {
     /// Stop delivering output; the reader threads stop after [`IN_FLIGHT`] chunks
     /// (CONTRACT I6).
     fn pause_producing(&self) {
-        self.paused.set(true);
+        self.core.set_paused(true);
     }
 
     /// Deliver what was held, then let the reader threads go on (CONTRACT I6).
     fn resume_producing(&self) {
-        self.paused.set(false);
+        self.core.set_paused(false);
         let fds: Vec<i32> = self.readers.borrow().keys().copied().collect();
         for fd in fds {
             loop {
-                if self.paused.get() {
+                if self.core.paused() {
                     return;
                 }
                 let next = {
@@ -626,7 +612,7 @@ impl PushProducer for Process {
 
 impl ProcessTransport for Process {
     fn pid(&self) -> Option<u32> {
-        self.pid.get()
+        self.core.pid()
     }
 
     /// CONTRACT M4: only fd 0 is writable.
@@ -670,7 +656,7 @@ impl ProcessTransport for Process {
     /// other signals are [`ProcessError::UnsupportedSignal`]. A child that has exited but
     /// whose exit the loop has not seen yet accepts the signal, as a zombie does (J1).
     fn signal_process(&self, signal: Signal) -> Result<(), ProcessError> {
-        if self.pid.get().is_none() {
+        if self.core.pid().is_none() {
             return Err(ProcessError::ExitedAlready);
         }
         if !matches!(signal, Signal::Int | Signal::Term | Signal::Kill) {
@@ -724,11 +710,8 @@ pub fn spawn(
     let process = Rc::new(Process {
         reactor: reactor.downgrade(),
         id,
-        pid: Cell::new(Some(created.pid)),
-        original_pid: created.pid,
+        core: ProcessCore::new(created.pid, protocol),
         handle: handle.clone(),
-        protocol: RefCell::new(Some(protocol)),
-        queued: RefCell::new(VecDeque::new()),
         readers: RefCell::new(BTreeMap::new()),
         stdin: RefCell::new(None),
         writable: builder
@@ -737,9 +720,6 @@ pub fn spawn(
             .filter(|(_, w)| **w == ChildFd::Write)
             .map(|(k, _)| *k)
             .collect(),
-        exit: Cell::new(None),
-        ended: Cell::new(false),
-        paused: Cell::new(false),
     });
     LIVE.with(|l| l.borrow_mut().insert(id, process.clone()));
     let th = reactor.thread_handle();
@@ -786,6 +766,10 @@ pub fn spawn(
     }
     spawn_waiter(th, id, handle);
     let t: Rc<dyn ProcessTransport> = process.clone();
-    process.deliver(move |p| p.connection_made(t));
+    if !process.core.connection_made(t) {
+        // CONTRACT C5: a panic in connection_made closes the pipes; the exit and the end
+        // still come, and the caller gets its handle.
+        process.close_all_pipes();
+    }
     Ok(process)
 }
