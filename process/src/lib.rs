@@ -118,7 +118,7 @@ pub use reaper::{ChildWatcher, ExitInfo, ReapMode, set_reap_mode};
 #[cfg(unix)]
 pub use spawn::{PipeSpawner, ProcessBuilderExt, SpawnOptions, install, spawn, spawn_with};
 #[cfg(unix)]
-pub use stdio::StandardIo;
+pub use stdio::{StandardIo, StdoutWriter};
 
 #[cfg(windows)]
 pub use sys::windows::{PipeSpawner, Process, StdinWriter, install, spawn};

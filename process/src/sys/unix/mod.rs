@@ -11,6 +11,7 @@ pub(crate) mod fd;
 mod fork;
 pub(crate) mod pty;
 pub(crate) mod spawn;
+pub(crate) mod stdio;
 mod user;
 pub(crate) mod wait;
 
