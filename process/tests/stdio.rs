@@ -250,3 +250,43 @@ fn issue_10_stdout_writer_reports_a_reader_that_went_away() {
     reactor.run_until(|| o.is_closed(), DEADLINE).unwrap();
     assert!(!out.close_reason().unwrap().is_clean());
 }
+
+#[test]
+fn read_only_reads_to_eof_then_connection_lost_and_drops_writes() {
+    let reactor = Reactor::new().unwrap();
+    let (r, w) = pipe();
+    let original = r.try_clone().unwrap();
+    let (p, (got, lost)) = echo();
+    let io = StandardIo::read_only(&reactor, r, p).unwrap();
+    assert!(!is_nonblocking(original.as_fd()));
+    let mut w = std::fs::File::from(w);
+    w.write_all(b"abc").unwrap();
+    drop(w);
+    let l = lost.clone();
+    reactor
+        .run_until(|| l.borrow().is_some(), DEADLINE)
+        .unwrap();
+    assert_eq!(
+        &got.borrow()[..],
+        b"abc",
+        "echoed writes were dropped, reading went on"
+    );
+    assert!(lost.borrow().as_ref().is_some_and(Reason::is_clean));
+    drop(io);
+}
+
+#[test]
+fn read_only_stop_producing_only_stops_reading() {
+    let reactor = Reactor::new().unwrap();
+    let (r, w) = pipe();
+    let (p, (_got, lost)) = echo();
+    let io = StandardIo::read_only(&reactor, r, p).unwrap();
+    io.stop_producing();
+    let l = lost.clone();
+    reactor
+        .run_until(|| l.borrow().is_some(), DEADLINE)
+        .unwrap();
+    // Our read end is closed: the writer sees EPIPE.
+    let err = std::fs::File::from(w).write_all(b"x").unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+}

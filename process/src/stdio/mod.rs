@@ -70,6 +70,8 @@ pub struct StandardIo {
     protocol: RefCell<Option<Box<dyn Protocol>>>,
     reason: RefCell<Option<Reason>>,
     lost: Cell<bool>,
+    /// Made with a write side (not [`StandardIo::stdin`]).
+    write_side: bool,
     me: Weak<StandardIo>,
 }
 
@@ -97,29 +99,42 @@ impl StandardIo {
     ) -> io::Result<Rc<StandardIo>> {
         let read = StdioFd::new(read, false)?;
         let write = StdioFd::new(write, true)?;
+        Self::start_with(reactor, read, Some(write), protocol)
+    }
+
+    fn start_with(
+        reactor: &Reactor,
+        read: StdioFd,
+        write: Option<StdioFd>,
+        protocol: Box<dyn Protocol>,
+    ) -> io::Result<Rc<StandardIo>> {
         let me = Rc::new_cyclic(|me| StandardIo {
             reader: RefCell::new(None),
             writer: RefCell::new(None),
             protocol: RefCell::new(Some(protocol)),
             reason: RefCell::new(None),
             lost: Cell::new(false),
+            write_side: write.is_some(),
             me: me.clone(),
         });
         let owner: Weak<dyn Owner> = me.me.clone();
-        let writer = StdoutWriter::with_owner(reactor, write, Some(owner.clone()))?;
+        let writer = match write {
+            Some(w) => Some(StdoutWriter::with_owner(reactor, w, Some(owner.clone()))?),
+            None => None,
+        };
         let reader = Rc::new(Reader::new(reactor, read, owner));
         match reactor.register(reader.clone()) {
             Ok(token) => reader.set_token(token),
             Err(e) => {
                 // Unregister the writer quietly: no protocol has seen the connection.
-                if let Some(t) = writer.file_descriptor().token() {
+                if let Some(t) = writer.as_ref().and_then(|w| w.file_descriptor().token()) {
                     reactor.remove(t);
                 }
                 return Err(e);
             }
         }
         *me.reader.borrow_mut() = Some(reader.clone());
-        *me.writer.borrow_mut() = Some(writer);
+        *me.writer.borrow_mut() = writer;
         let t: Rc<dyn Transport> = me.clone();
         if let Ok(mut p) = me.protocol.try_borrow_mut() {
             if let Some(p) = p.as_mut() {
@@ -142,6 +157,32 @@ impl StandardIo {
         let read = io::stdin().as_fd().try_clone_to_owned()?;
         let write = io::stdout().as_fd().try_clone_to_owned()?;
         StandardIo::start(reactor, read, write, protocol)
+    }
+
+    /// A transport that only reads `read` (ours to close; its description is left
+    /// blocking). What it reads goes to `protocol`; at EOF (or a read error) the protocol
+    /// gets `connection_lost`, never `read_connection_lost`. Writes are dropped with a
+    /// `warn!`. As a [`PushProducer`] (say, feeding a child's stdin), `stop_producing`
+    /// stops reading and closes `read`, nothing else.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub fn read_only(
+        reactor: &Reactor,
+        read: OwnedFd,
+        protocol: Box<dyn Protocol>,
+    ) -> io::Result<Rc<StandardIo>> {
+        Self::start_with(reactor, StdioFd::new(read, false)?, None, protocol)
+    }
+
+    /// This process's stdin alone: [`read_only`](Self::read_only) over a copy of fd 0.
+    ///
+    /// # Errors
+    ///
+    /// The error of duplicating fd 0, or as [`start`](Self::start).
+    pub fn stdin(reactor: &Reactor, protocol: Box<dyn Protocol>) -> io::Result<Rc<StandardIo>> {
+        Self::read_only(reactor, io::stdin().as_fd().try_clone_to_owned()?, protocol)
     }
 
     /// A writer for this process's stdout, with no protocol and no reading: one line to
@@ -167,9 +208,12 @@ impl StandardIo {
         self.writer.borrow().clone()
     }
 
+    /// The write side is closing or closed (never, without one).
     fn writer_disconnecting(&self) -> bool {
-        self.writer()
-            .is_none_or(|w| w.file_descriptor().disconnecting())
+        self.write_side
+            && self
+                .writer()
+                .is_none_or(|w| w.file_descriptor().disconnecting())
     }
 
     fn maybe_lost(&self) {
@@ -204,7 +248,8 @@ impl Owner for StandardIo {
         }
         if !write_side {
             self.reader.borrow_mut().take();
-            let half = !self.writer_disconnecting()
+            let half = self.write_side
+                && !self.writer_disconnecting()
                 && self.protocol.try_borrow_mut().is_ok_and(|mut p| {
                     match p.as_mut().and_then(|p| p.as_half_closeable()) {
                         Some(hc) => {
@@ -241,8 +286,10 @@ impl Owner for StandardIo {
 
 impl Consumer for StandardIo {
     fn write(&self, data: &[u8]) {
-        if let Some(w) = self.writer() {
-            w.write(data);
+        match self.writer() {
+            Some(w) => w.write(data),
+            None if !self.write_side => log::warn!("write to a read-only StandardIo dropped"),
+            None => {}
         }
     }
     fn write_sequence(&self, data: &[&[u8]]) {
