@@ -290,3 +290,58 @@ fn read_only_stop_producing_only_stops_reading() {
     let err = std::fs::File::from(w).write_all(b"x").unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
 }
+
+/// A fresh PTY as `(master, slave)`, both blocking.
+#[cfg(target_os = "linux")]
+fn open_pty() -> (std::fs::File, OwnedFd) {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain flags; the returned fd (checked) is owned by nobody else.
+    let master = unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY) };
+    assert!(master >= 0, "posix_openpt");
+    // SAFETY: `master` was just opened and is owned by nobody else.
+    let master = unsafe { std::fs::File::from_raw_fd(master) };
+    use std::os::fd::AsRawFd;
+    // SAFETY: `master` is an open PTY master for both calls.
+    assert_eq!(unsafe { libc::grantpt(master.as_raw_fd()) }, 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::unlockpt(master.as_raw_fd()) }, 0);
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: `name` is valid for writes of its length.
+    let rc = unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) };
+    assert_eq!(rc, 0, "ptsname_r");
+    // SAFETY: ptsname_r wrote a NUL-terminated path into `name`.
+    let path = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+    use std::os::unix::fs::OpenOptionsExt;
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(path.to_str().unwrap())
+        .unwrap();
+    (master, slave.into())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn issue_10_a_terminal_is_reopened_and_its_description_stays_blocking() {
+    let reactor = Reactor::new().unwrap();
+    let (mut master, slave) = open_pty();
+    let (p, (got, _lost)) = echo();
+    let _io = StandardIo::start(
+        &reactor,
+        slave.try_clone().unwrap(),
+        slave.try_clone().unwrap(),
+        p,
+    )
+    .unwrap();
+    assert!(!is_nonblocking(slave.as_fd()));
+    // Canonical mode: the line is delivered at the newline, and echoed by the terminal
+    // and by our protocol.
+    master.write_all(b"tty line\n").unwrap();
+    let g = got.clone();
+    reactor
+        .run_until(|| g.borrow().ends_with(b"\n"), DEADLINE)
+        .unwrap();
+    assert_eq!(&got.borrow()[..], b"tty line\n");
+    assert!(!is_nonblocking(slave.as_fd()));
+}

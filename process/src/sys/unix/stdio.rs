@@ -128,9 +128,13 @@ static TO_RESTORE: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
 extern "C" fn restore_all() {
     // `try_lock`: never block process exit on a thread that holds the lock.
     if let Ok(list) = TO_RESTORE.try_lock() {
-        for &fd in list.iter() {
-            let _ = set_nonblocking_raw(fd, false);
-        }
+        restore_fds(&list);
+    }
+}
+
+fn restore_fds(fds: &[RawFd]) {
+    for &fd in fds {
+        let _ = set_nonblocking_raw(fd, false);
     }
 }
 
@@ -174,4 +178,30 @@ pub(crate) fn restore_now(fd: BorrowedFd<'_>) {
     let mut list = TO_RESTORE.lock().unwrap_or_else(|e| e.into_inner());
     list.retain(|&f| f != fd.as_raw_fd());
     let _ = set_nonblocking_raw(fd.as_raw_fd(), false);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn the_exit_hook_clears_the_flags_still_listed() {
+        let (r, _w) = std::io::pipe().unwrap();
+        let (kept, forgotten) = (OwnedFd::from(r), std::io::pipe().unwrap().0);
+        set_nonblocking_until_exit(kept.as_fd()).unwrap();
+        set_nonblocking_until_exit(forgotten.as_fd()).unwrap();
+        assert!(is_nonblocking(kept.as_fd()).unwrap());
+        let mine = [kept.as_raw_fd(), forgotten.as_raw_fd()];
+        let listed = TO_RESTORE.lock().unwrap().clone();
+        assert!(mine.iter().all(|fd| listed.contains(fd)));
+        // What `atexit` runs for a process that never dropped its fds (only on ours here:
+        // other tests' fds are in the list too).
+        restore_fds(&mine);
+        assert!(!is_nonblocking(kept.as_fd()).unwrap());
+        assert!(!is_nonblocking(forgotten.as_fd()).unwrap());
+        restore_now(kept.as_fd());
+        restore_now(forgotten.as_fd());
+        assert!(!TO_RESTORE.lock().unwrap().contains(&kept.as_raw_fd()));
+    }
 }
