@@ -98,13 +98,132 @@ fn run_timeout_terminates_the_child_and_exits_124() {
 }
 
 #[test]
-fn run_reports_a_missing_program_with_127_and_bad_usage_with_2() {
-    let (code, _, err) = run(&["--", "/nonexistent/program"], b"");
-    assert_eq!(code, 127);
-    assert!(String::from_utf8_lossy(&err).contains("cannot spawn"));
-    let (code, _, err) = run(&["--bogus"], b"");
+fn run_reports_a_missing_program_with_127_and_a_display_error() {
+    let (code, out, err) = run(&["--", "/nonexistent/program"], b"");
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!(code, 127, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.starts_with("error: cannot spawn \"/nonexistent/program\""),
+        "a Display error: {err}"
+    );
+    assert!(
+        !err.contains("Os {") && !err.contains("kind:"),
+        "no Debug form: {err}"
+    );
+}
+
+#[test]
+fn run_help_describes_the_options_and_exits_0() {
+    let (code, out, _) = run(&["--help"], b"");
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(code, 0);
+    for want in [
+        "Usage: run",
+        "--timeout <SECONDS>",
+        "--pty",
+        "--rows",
+        "--cols",
+        "PROGRAM",
+    ] {
+        assert!(out.contains(want), "{want:?} missing from:\n{out}");
+    }
+}
+
+#[test]
+fn run_rejects_an_unknown_option_with_a_clear_message() {
+    let (code, out, err) = run(&["--bogus", "--", "true"], b"");
+    let err = String::from_utf8_lossy(&err);
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty());
+    assert!(
+        err.starts_with("error: unexpected argument '--bogus'"),
+        "{err}"
+    );
+    assert!(err.contains("Usage: run"), "{err}");
+    // No program at all, and a bad --timeout, are usage errors too.
+    assert_eq!(run(&[], b"").0, 2);
+    let (code, _, err) = run(&["--timeout", "soon", "--", "true"], b"");
     assert_eq!(code, 2);
-    assert!(String::from_utf8_lossy(&err).contains("usage"));
+    assert!(String::from_utf8_lossy(&err).contains("--timeout"));
+}
+
+fn nonblocking(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: F_GETFL takes no argument; `fd` is open for the borrow.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    assert!(flags >= 0);
+    flags & libc::O_NONBLOCK != 0
+}
+
+/// Issue 10: run's stdin, stdout and stderr are pipes shared with us; while it runs and
+/// after, their descriptions stay blocking, and a 10 MB blocking write of ours to the
+/// same stdout pipe completes.
+#[test]
+fn issue_10_run_leaves_the_callers_stdio_blocking() {
+    use std::os::fd::{AsFd, OwnedFd};
+    use std::sync::mpsc;
+    let pipe = || {
+        let (r, w) = std::io::pipe().unwrap();
+        (OwnedFd::from(r), OwnedFd::from(w))
+    };
+    let (in_r, in_w) = pipe();
+    let (out_r, out_w) = pipe();
+    let (err_r, err_w) = pipe();
+    let child = Command::new(RUN)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "echo start; read x; echo end $x; echo oops >&2",
+        ])
+        .stdin(in_r.try_clone().unwrap())
+        .stdout(out_w.try_clone().unwrap())
+        .stderr(err_w.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let mut g = Guard(child);
+    let (tx, rx) = mpsc::channel();
+    let drain = std::thread::spawn(move || {
+        let mut f = std::fs::File::from(out_r);
+        let mut all = Vec::new();
+        let mut buf = [0u8; 65536];
+        loop {
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => return all,
+                Ok(n) => {
+                    all.extend_from_slice(&buf[..n]);
+                    let _ = tx.send(());
+                }
+            }
+        }
+    });
+    // run is up and relaying: its child wrote "start".
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("the child's first line");
+    let shared = [in_r.as_fd(), out_w.as_fd(), err_w.as_fd()];
+    assert!(shared.iter().all(|fd| !nonblocking(*fd)), "while run runs");
+    std::fs::File::from(out_w.try_clone().unwrap())
+        .write_all(&vec![0u8; 10 * 1024 * 1024])
+        .expect("our own blocking 10 MB write to the shared stdout pipe");
+    std::fs::File::from(in_w).write_all(b"go\n").unwrap();
+    let status = wait_with_deadline(&mut g.0, 20);
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        shared.iter().all(|fd| !nonblocking(*fd)),
+        "after run exited"
+    );
+    drop((in_r, out_w, err_w));
+    let out: Vec<u8> = drain
+        .join()
+        .unwrap()
+        .into_iter()
+        .filter(|&b| b != 0)
+        .collect();
+    assert_eq!(out, b"start\nend go\n");
+    let mut err = String::new();
+    std::fs::File::from(err_r).read_to_string(&mut err).unwrap();
+    assert_eq!(err, "oops\n");
 }
 
 #[test]

@@ -83,8 +83,20 @@ impl Tmux {
         }
     }
 
-    /// Pid of the process running in the pane's shell (the `run` we started), if any.
-    fn child_of_pane(&self) -> Option<u32> {
+    /// Pid of the process running in the pane's shell (the `run` we started), waiting for
+    /// it to appear; panics after [`DEADLINE`].
+    fn child_of_pane(&self) -> u32 {
+        let start = Instant::now();
+        loop {
+            if let Some(pid) = self.try_child_of_pane() {
+                return pid;
+            }
+            assert!(start.elapsed() < DEADLINE, "no process in the pane's shell");
+            std::thread::sleep(POLL);
+        }
+    }
+
+    fn try_child_of_pane(&self) -> Option<u32> {
         let out = self.tmux(&["display-message", "-p", "-t", "t", "#{pane_pid}"]);
         let shell: u32 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
         std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
@@ -145,12 +157,14 @@ fn run_pty_interactive_session_resize_and_restore() {
     });
     // The child's terminal has our window size...
     t.type_line("stty size");
-    t.wait_for("30 100 from stty size", |s| s.contains("\n30 100"));
+    // The output may follow a prompt on its line when the keys were echoed before it.
+    let printed = |size: &'static str| move |s: &str| s.lines().any(|l| l.ends_with(size));
+    t.wait_for("30 100 from stty size", printed("30 100"));
     // ...and follows it: tmux resizes the pane, run gets SIGWINCH and resizes the PTY.
     let out = t.tmux(&["resize-window", "-t", "t", "-x", "120", "-y", "40"]);
     assert!(out.status.success(), "resize-window: {out:?}");
     t.type_line("stty size");
-    t.wait_for("40 120 from stty size", |s| s.contains("\n40 120"));
+    t.wait_for("40 120 from stty size", printed("40 120"));
     t.type_line("exit 3");
     assert_restored(&t, &format!("session-{}", std::process::id()), 3);
 }
@@ -173,7 +187,7 @@ fn run_pty_restores_the_terminal_on_sigterm() {
     };
     let tag = format!("sigterm-{}", std::process::id());
     start_run(&t, &tag);
-    let pid = t.child_of_pane().expect("run's pid");
+    let pid = t.child_of_pane();
     let status = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
@@ -181,6 +195,22 @@ fn run_pty_restores_the_terminal_on_sigterm() {
     assert!(status.success());
     // An interactive shell ignores SIGTERM; run then hangs the terminal up (SIGHUP).
     assert_restored(&t, &tag, 128 + 1);
+}
+
+#[test]
+fn issue_10_run_pty_on_a_terminal_reporting_zero_rows_and_cols_uses_24_by_80() {
+    let Some(t) = Tmux::start("zero", 100, 30) else {
+        return;
+    };
+    t.type_line(&format!(
+        "stty rows 0 cols 0; {} --pty -- sh -c 'echo size=$(stty size)'; echo \"exit=$(($?+1000))\"",
+        run_bin()
+    ));
+    let screen = t.wait_for("run's exit code", |s| s.contains("exit=1"));
+    assert!(
+        screen.contains("size=24 80") && screen.contains("exit=1000"),
+        "the screen:\n{screen}"
+    );
 }
 
 /// Runs `run` with `args`, `input` on a pipe as its stdin, bounded in time.

@@ -141,7 +141,7 @@ pub use protocol_cell::ProtocolCell;
 pub use reaper::{ChildWatcher, ReapMode, set_reap_mode};
 pub use spawn::{ProcessBuilderExt, ReactorProcess};
 #[cfg(unix)]
-pub use stdio::StandardIo;
+pub use stdio::{StandardIo, StdoutWriter};
 
 #[cfg(windows)]
 pub use sys::windows::{Process, StdinWriter};

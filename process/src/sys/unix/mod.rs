@@ -10,6 +10,7 @@ mod clone;
 pub(crate) mod fd;
 mod fork;
 pub(crate) mod spawn;
+pub(crate) mod stdio;
 mod user;
 pub(crate) mod wait;
 

@@ -1,18 +1,36 @@
 //! `StandardIo`: a [`Transport`] over a pair of fds — this process's own stdin and stdout
 //! (Twisted's `twisted.internet.stdio.StandardIO`), or any read fd and write fd, such as the
-//! two ends of pipes.
+//! two ends of pipes — and [`StdoutWriter`], a one-call writer for our stdout or stderr.
 //!
-//! Built from the same selectables as a child's pipes ([`ProcessReader`] and
-//! [`ProcessWriter`]), so it has the full [`FileDescriptor`](torsion_reactor::FileDescriptor)
+//! The write side has the full [`FileDescriptor`](torsion_reactor::FileDescriptor)
 //! behaviour: buffering, producers, flush-then-close.
 //!
-//! Regular files cannot be polled; a regular file on either side is read or written
-//! without waiting for readiness (it is always ready), so `run < file` works.
+//! # Shared descriptions stay blocking
+//!
+//! Our stdin and stdout are usually shared: with the shell, with the other commands of a
+//! pipeline, with a parent that reads our output. `O_NONBLOCK` belongs to the shared *open
+//! file description* (a `dup` shares it too), so setting it would make the other writers of
+//! the same pipe fail with `EAGAIN` or short writes, and would outlive us. `StandardIo` and
+//! [`StdoutWriter`] never set it where they can avoid it:
+//!
+//! - pipes, FIFOs and terminals are reopened through `/proc/self/fd/N`, which gives a new
+//!   description, non-blocking and ours alone;
+//! - sockets are read and written with `MSG_DONTWAIT`, flags untouched;
+//! - regular files never block (they cannot be polled either): read and written directly,
+//!   so `run < file` works and the file offset stays shared;
+//! - the last resort (no `/proc`, as on macOS, or a reopen refused): the flag is set, and
+//!   cleared again when the fd is closed, after an error or a panic too, and at process
+//!   exit (`atexit`). Nothing can clear it after `SIGKILL`.
+//!
+//! # Portability
+//!
+//! Unix. The reopen needs Linux's `/proc`; elsewhere the last resort is used for pipes and
+//! terminals.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::rc::{Rc, Weak};
 
 use torsion_reactor::Reactor;
@@ -20,7 +38,21 @@ use torsion_transport::{
     Address, Consumer, Producer, ProducerError, Protocol, PushProducer, Reason, Transport,
 };
 
-use crate::pipes::{PipeOwner, ProcessReader, ProcessWriter};
+mod fd;
+mod reader;
+mod writer;
+
+use fd::StdioFd;
+use reader::Reader;
+pub use writer::StdoutWriter;
+
+/// What the reader and writer report to.
+trait Owner {
+    /// The read side received `data`.
+    fn data_received(&self, data: &[u8]);
+    /// One side is closed (`write_side` tells which); called once per side.
+    fn side_lost(&self, write_side: bool, reason: Reason);
+}
 
 /// A transport reading one fd and writing another.
 ///
@@ -29,13 +61,17 @@ use crate::pipes::{PipeOwner, ProcessReader, ProcessWriter};
 /// [`Reason::ConnectionDone`] when that was clean. EOF on the read side reaches a
 /// half-closeable protocol as `read_connection_lost` (the write side stays usable);
 /// otherwise it closes the write side after flushing.
+///
+/// Neither fd's shared open file description is made non-blocking (see the
+/// [module docs](self)).
 pub struct StandardIo {
-    reader: RefCell<Option<Rc<ProcessReader>>>,
-    writer: RefCell<Option<Rc<ProcessWriter>>>,
+    reader: RefCell<Option<Rc<Reader>>>,
+    writer: RefCell<Option<Rc<StdoutWriter>>>,
     protocol: RefCell<Option<Box<dyn Protocol>>>,
     reason: RefCell<Option<Reason>>,
     lost: Cell<bool>,
-    restore_stdio: Cell<bool>,
+    /// Made with a write side (not [`StandardIo::stdin`]).
+    write_side: bool,
     me: Weak<StandardIo>,
 }
 
@@ -48,38 +84,57 @@ impl fmt::Debug for StandardIo {
     }
 }
 
-const READ_SIDE: i32 = 0;
-const WRITE_SIDE: i32 = 1;
-
 impl StandardIo {
-    /// Drive `protocol` over `read` and `write` (both made non-blocking here).
+    /// Drive `protocol` over `read` and `write`. Both are ours to close; their shared
+    /// descriptions are left blocking.
     ///
     /// # Errors
     ///
-    /// The OS error from making the fds non-blocking or registering them.
+    /// The OS error from `fstat`, reopening or registering the fds.
     pub fn start(
         reactor: &Reactor,
         read: OwnedFd,
         write: OwnedFd,
         protocol: Box<dyn Protocol>,
     ) -> io::Result<Rc<StandardIo>> {
-        use std::os::fd::AsFd;
-        crate::raw::set_nonblocking(read.as_fd(), true)?;
-        crate::raw::set_nonblocking(write.as_fd(), true)?;
+        let read = StdioFd::new(read, false)?;
+        let write = StdioFd::new(write, true)?;
+        Self::start_with(reactor, read, Some(write), protocol)
+    }
+
+    fn start_with(
+        reactor: &Reactor,
+        read: StdioFd,
+        write: Option<StdioFd>,
+        protocol: Box<dyn Protocol>,
+    ) -> io::Result<Rc<StandardIo>> {
         let me = Rc::new_cyclic(|me| StandardIo {
             reader: RefCell::new(None),
             writer: RefCell::new(None),
             protocol: RefCell::new(Some(protocol)),
             reason: RefCell::new(None),
             lost: Cell::new(false),
-            restore_stdio: Cell::new(false),
+            write_side: write.is_some(),
             me: me.clone(),
         });
-        let owner: Rc<dyn PipeOwner> = me.clone();
-        let reader = ProcessReader::register(reactor, read, READ_SIDE, owner.clone(), false)?;
-        let writer = ProcessWriter::register(reactor, write, WRITE_SIDE, owner)?;
+        let owner: Weak<dyn Owner> = me.me.clone();
+        let writer = match write {
+            Some(w) => Some(StdoutWriter::with_owner(reactor, w, Some(owner.clone()))?),
+            None => None,
+        };
+        let reader = Rc::new(Reader::new(reactor, read, owner));
+        match reactor.register(reader.clone()) {
+            Ok(token) => reader.set_token(token),
+            Err(e) => {
+                // Unregister the writer quietly: no protocol has seen the connection.
+                if let Some(t) = writer.as_ref().and_then(|w| w.file_descriptor().token()) {
+                    reactor.remove(t);
+                }
+                return Err(e);
+            }
+        }
         *me.reader.borrow_mut() = Some(reader.clone());
-        *me.writer.borrow_mut() = Some(writer);
+        *me.writer.borrow_mut() = writer;
         let t: Rc<dyn Transport> = me.clone();
         if let Ok(mut p) = me.protocol.try_borrow_mut() {
             if let Some(p) = p.as_mut() {
@@ -92,30 +147,73 @@ impl StandardIo {
         Ok(me)
     }
 
-    /// This process's stdin and stdout (duplicated, so the originals stay open). Their
-    /// shared file descriptions are made non-blocking while the transport is open and
-    /// blocking again when it is lost, so the shell that started us is not left with a
-    /// non-blocking terminal.
+    /// This process's stdin and stdout (duplicated, so the originals stay open and
+    /// blocking).
     ///
     /// # Errors
     ///
     /// As [`start`](Self::start), or the error of duplicating fd 0 or 1.
     pub fn stdio(reactor: &Reactor, protocol: Box<dyn Protocol>) -> io::Result<Rc<StandardIo>> {
-        use std::os::fd::AsFd;
         let read = io::stdin().as_fd().try_clone_to_owned()?;
         let write = io::stdout().as_fd().try_clone_to_owned()?;
-        let t = StandardIo::start(reactor, read, write, protocol)?;
-        t.restore_stdio.set(true);
-        Ok(t)
+        StandardIo::start(reactor, read, write, protocol)
     }
 
-    fn writer(&self) -> Option<Rc<ProcessWriter>> {
+    /// A transport that only reads `read` (ours to close; its description is left
+    /// blocking). What it reads goes to `protocol`; at EOF (or a read error) the protocol
+    /// gets `connection_lost`, never `read_connection_lost`. Writes are dropped with a
+    /// `warn!`. As a [`PushProducer`] (say, feeding a child's stdin), `stop_producing`
+    /// stops reading and closes `read`, nothing else.
+    ///
+    /// # Errors
+    ///
+    /// As [`start`](Self::start).
+    pub fn read_only(
+        reactor: &Reactor,
+        read: OwnedFd,
+        protocol: Box<dyn Protocol>,
+    ) -> io::Result<Rc<StandardIo>> {
+        Self::start_with(reactor, StdioFd::new(read, false)?, None, protocol)
+    }
+
+    /// This process's stdin alone: [`read_only`](Self::read_only) over a copy of fd 0.
+    ///
+    /// # Errors
+    ///
+    /// The error of duplicating fd 0, or as [`start`](Self::start).
+    pub fn stdin(reactor: &Reactor, protocol: Box<dyn Protocol>) -> io::Result<Rc<StandardIo>> {
+        Self::read_only(reactor, io::stdin().as_fd().try_clone_to_owned()?, protocol)
+    }
+
+    /// A writer for this process's stdout, with no protocol and no reading: one line to
+    /// print through the reactor with flow control (a copy of fd 1, left blocking).
+    ///
+    /// # Errors
+    ///
+    /// The error of duplicating fd 1, as [`StdoutWriter::new`].
+    pub fn stdout(reactor: &Reactor) -> io::Result<Rc<StdoutWriter>> {
+        StdoutWriter::new(reactor, io::stdout().as_fd().try_clone_to_owned()?)
+    }
+
+    /// As [`stdout`](Self::stdout), for this process's stderr (fd 2).
+    ///
+    /// # Errors
+    ///
+    /// The error of duplicating fd 2, as [`StdoutWriter::new`].
+    pub fn stderr(reactor: &Reactor) -> io::Result<Rc<StdoutWriter>> {
+        StdoutWriter::new(reactor, io::stderr().as_fd().try_clone_to_owned()?)
+    }
+
+    fn writer(&self) -> Option<Rc<StdoutWriter>> {
         self.writer.borrow().clone()
     }
 
+    /// The write side is closing or closed (never, without one).
     fn writer_disconnecting(&self) -> bool {
-        self.writer()
-            .is_none_or(|w| w.file_descriptor().disconnecting())
+        self.write_side
+            && self
+                .writer()
+                .is_none_or(|w| w.file_descriptor().disconnecting())
     }
 
     fn maybe_lost(&self) {
@@ -123,11 +221,6 @@ impl StandardIo {
             return;
         }
         self.lost.set(true);
-        if self.restore_stdio.get() {
-            use std::os::fd::AsFd;
-            let _ = crate::raw::set_nonblocking(io::stdin().as_fd(), false);
-            let _ = crate::raw::set_nonblocking(io::stdout().as_fd(), false);
-        }
         let reason = self
             .reason
             .borrow_mut()
@@ -140,8 +233,8 @@ impl StandardIo {
     }
 }
 
-impl PipeOwner for StandardIo {
-    fn child_data_received(&self, _side: i32, data: &[u8]) {
+impl Owner for StandardIo {
+    fn data_received(&self, data: &[u8]) {
         if let Ok(mut p) = self.protocol.try_borrow_mut() {
             if let Some(p) = p.as_mut() {
                 p.data_received(data);
@@ -149,13 +242,14 @@ impl PipeOwner for StandardIo {
         }
     }
 
-    fn child_connection_lost(&self, side: i32, reason: Reason) {
+    fn side_lost(&self, write_side: bool, reason: Reason) {
         if !reason.is_clean() && self.reason.borrow().is_none() {
             *self.reason.borrow_mut() = Some(reason.clone());
         }
-        if side == READ_SIDE {
+        if !write_side {
             self.reader.borrow_mut().take();
-            let half = !self.writer_disconnecting()
+            let half = self.write_side
+                && !self.writer_disconnecting()
                 && self.protocol.try_borrow_mut().is_ok_and(|mut p| {
                     match p.as_mut().and_then(|p| p.as_half_closeable()) {
                         Some(hc) => {
@@ -167,7 +261,7 @@ impl PipeOwner for StandardIo {
                 });
             if !half {
                 if let Some(w) = self.writer() {
-                    w.file_descriptor().lose_connection();
+                    w.lose_connection();
                 }
             }
         } else {
@@ -192,8 +286,10 @@ impl PipeOwner for StandardIo {
 
 impl Consumer for StandardIo {
     fn write(&self, data: &[u8]) {
-        if let Some(w) = self.writer() {
-            w.write(data);
+        match self.writer() {
+            Some(w) => w.write(data),
+            None if !self.write_side => log::warn!("write to a read-only StandardIo dropped"),
+            None => {}
         }
     }
     fn write_sequence(&self, data: &[&[u8]]) {
