@@ -1,7 +1,6 @@
 //! `PtyProcess`: a child on a pseudo-terminal (CONTRACT F, J, L), on both reap paths.
 #![cfg(unix)] // PTYs are POSIX-only.
 
-#[path = "pty_util/mod.rs"]
 mod util;
 
 use std::cell::Cell;
@@ -13,7 +12,7 @@ use torsion_transport::{
     Consumer, ExitReason, ProcessBuilder, ProcessError, ProcessTransport, PtyOptions, PushProducer,
     Signal,
 };
-use util::{DEADLINE, Ev, MODES, Recorder, assert_f_order, reactor, run_until_ended, spawn};
+use util::{DEADLINE, Ev, MODES, Recorder, assert_pty_f_order, reactor, run_until_ended, spawn};
 
 fn sh(script: &str) -> ProcessBuilder {
     ProcessBuilder::new("sh")
@@ -50,7 +49,7 @@ fn l1_child_is_a_session_leader_in_the_foreground_of_its_terminal() {
         assert_ne!(tty_nr, 0, "has a controlling terminal: {out:?}");
         assert_eq!(tpgid, pgrp, "the terminal's foreground group: {out:?}");
         assert_eq!(s.borrow().end_reason(), Some(ExitReason::ProcessDone));
-        assert_f_order(&s.borrow().events);
+        assert_pty_f_order(&s.borrow().events);
         assert_eq!(t.pid(), None, "F3: no pid after reaping");
     }
 }
@@ -73,7 +72,7 @@ fn l2_stty_size_reports_the_requested_size_then_the_new_one_after_resize() {
         t.close_stdin().unwrap();
         run_until_ended(&r, &s);
         assert_eq!(s.borrow().end_reason(), Some(ExitReason::ProcessDone));
-        assert_f_order(&s.borrow().events);
+        assert_pty_f_order(&s.borrow().events);
         assert!(
             t.resize(1, 1).is_err(),
             "no resize once the master is closed"
@@ -130,7 +129,7 @@ fn l4_seq_200000_is_delivered_in_full_before_process_ended_20_times() {
             &got[got.len().saturating_sub(40)..]
         );
         assert_eq!(s.end_reason(), Some(ExitReason::ProcessDone));
-        assert_f_order(&s.events);
+        assert_pty_f_order(&s.events);
     }
     eprintln!(
         "20 x seq 1 200000 ({} bytes each) in {:?}",
@@ -151,7 +150,7 @@ fn l4_a_child_that_writes_and_exits_at_once_loses_nothing() {
             let (_t, s) = spawn(&r, &b);
             run_until_ended(&r, &s);
             assert_eq!(s.borrow().text(), word, "{mode:?}");
-            assert_f_order(&s.borrow().events);
+            assert_pty_f_order(&s.borrow().events);
         }
     }
 }
@@ -174,7 +173,7 @@ fn l4_end_of_output_does_not_hang_up_a_child_still_running() {
             "{mode:?}: {:?}",
             s.borrow().lifecycle()
         );
-        assert_f_order(&s.borrow().events);
+        assert_pty_f_order(&s.borrow().events);
     }
 }
 
@@ -204,7 +203,7 @@ fn l5_process_ended_waits_for_a_grandchild_holding_the_terminal() {
             s.lifecycle()
         );
         assert_eq!(s.end_reason(), Some(ExitReason::ProcessDone));
-        assert_f_order(&s.events);
+        assert_pty_f_order(&s.events);
     }
 }
 
@@ -221,7 +220,7 @@ fn l6_lose_connection_closes_the_master_and_the_child_dies_of_sighup() {
         assert_eq!(reason.signal(), Some(Signal::Hup), "{reason}");
         assert!(t.master_closed());
         assert_eq!(t.unsent(), 0);
-        assert_f_order(&s.borrow().events);
+        assert_pty_f_order(&s.borrow().events);
     }
 }
 
@@ -261,7 +260,7 @@ fn l7_a_pty_has_one_channel() {
         s.borrow().text(),
         s.borrow().lifecycle()
     );
-    assert_f_order(&s.borrow().events);
+    assert_pty_f_order(&s.borrow().events);
 }
 
 #[test]
@@ -333,7 +332,7 @@ fn i6_paused_output_waits_and_process_ended_waits_for_it() {
     let t = b.spawn(&r, protocol).unwrap();
     assert!(paused.get());
     r.run_until(|| s.borrow().exited(), DEADLINE).unwrap();
-    assert_eq!(s.borrow().output(), b"", "nothing is read while paused");
+    assert_eq!(s.borrow().all_output(), b"", "nothing is read while paused");
     for _ in 0..10 {
         r.iterate(std::time::Duration::from_millis(5)).unwrap();
     }
@@ -341,7 +340,7 @@ fn i6_paused_output_waits_and_process_ended_waits_for_it() {
     t.resume_producing();
     run_until_ended(&r, &s);
     assert_eq!(s.borrow().text(), "held\r\n");
-    assert_f_order(&s.borrow().events);
+    assert_pty_f_order(&s.borrow().events);
 }
 
 #[test]

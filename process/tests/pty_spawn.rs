@@ -2,7 +2,6 @@
 //! PTY and pipe requests through the reactor's `ReactorProcess`.
 #![cfg(unix)] // PTYs are POSIX-only.
 
-#[path = "pty_util/mod.rs"]
 mod util;
 
 use std::ffi::OsString;

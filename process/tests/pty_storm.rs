@@ -3,7 +3,6 @@
 //! other tests running in parallel threads.
 #![cfg(unix)] // PTYs are POSIX-only.
 
-#[path = "pty_util/mod.rs"]
 mod util;
 
 use std::time::Instant;
@@ -41,7 +40,7 @@ fn storm(mode: ReapMode) {
             assert_eq!(&s.borrow().text(), want);
             assert_eq!(s.borrow().end_reason(), Some(ExitReason::ProcessDone));
             assert!(t.master_closed());
-            util::assert_f_order(&s.borrow().events);
+            util::assert_pty_f_order(&s.borrow().events);
         }
         done += batch.len();
     }

@@ -185,43 +185,54 @@ impl ProcessRecord {
     ///
     /// A description of the first rule broken, with the event index.
     pub fn check_order(&self) -> Result<(), String> {
-        let events = self.events.borrow();
-        let mut lost: BTreeSet<i32> = BTreeSet::new();
-        let mut exited = false;
-        for (i, e) in events.iter().enumerate() {
-            if matches!(e, ProcessEvent::ConnectionMade { .. }) != (i == 0) {
-                return Err(format!(
-                    "event {i} {e:?}: connection_made must come first, once (F1)"
-                ));
-            }
-            if i > 0 && matches!(events[i - 1], ProcessEvent::ProcessEnded(_)) {
-                return Err(format!(
-                    "event {i} {e:?} after process_ended, which must be last (F4)"
-                ));
-            }
-            match e {
-                ProcessEvent::ChildDataReceived { fd, .. } if lost.contains(fd) => {
-                    return Err(format!(
-                        "event {i}: data on fd {fd} after its connection was lost (F2)"
-                    ));
-                }
-                ProcessEvent::ChildConnectionLost(fd) if !lost.insert(*fd) => {
-                    return Err(format!("event {i}: fd {fd} lost twice (F2)"));
-                }
-                ProcessEvent::ProcessExited(_) => {
-                    if exited {
-                        return Err(format!("event {i}: process_exited twice (F3)"));
-                    }
-                    exited = true;
-                }
-                ProcessEvent::ProcessEnded(_) if !exited => {
-                    return Err(format!(
-                        "event {i}: process_ended before process_exited (F4)"
-                    ));
-                }
-                _ => {}
-            }
-        }
-        Ok(())
+        check_f_order(&self.events.borrow())
     }
+}
+
+/// The CONTRACT F ordering rules over any list of process callbacks — the one checker the
+/// kit, the fakes and the real transports' tests share: `connection_made` first and once
+/// (F1); per fd, no data after its loss and at most one loss (F2); `process_exited` at most
+/// once (F3); `process_ended` at most once, after `process_exited` and last (F4).
+///
+/// # Errors
+///
+/// A description of the first rule broken, with the event index.
+pub fn check_f_order(events: &[ProcessEvent]) -> Result<(), String> {
+    let mut lost: BTreeSet<i32> = BTreeSet::new();
+    let mut exited = false;
+    for (i, e) in events.iter().enumerate() {
+        if matches!(e, ProcessEvent::ConnectionMade { .. }) != (i == 0) {
+            return Err(format!(
+                "event {i} {e:?}: connection_made must come first, once (F1)"
+            ));
+        }
+        if i > 0 && matches!(events[i - 1], ProcessEvent::ProcessEnded(_)) {
+            return Err(format!(
+                "event {i} {e:?} after process_ended, which must be last (F4)"
+            ));
+        }
+        match e {
+            ProcessEvent::ChildDataReceived { fd, .. } if lost.contains(fd) => {
+                return Err(format!(
+                    "event {i}: data on fd {fd} after its connection was lost (F2)"
+                ));
+            }
+            ProcessEvent::ChildConnectionLost(fd) if !lost.insert(*fd) => {
+                return Err(format!("event {i}: fd {fd} lost twice (F2)"));
+            }
+            ProcessEvent::ProcessExited(_) => {
+                if exited {
+                    return Err(format!("event {i}: process_exited twice (F3)"));
+                }
+                exited = true;
+            }
+            ProcessEvent::ProcessEnded(_) if !exited => {
+                return Err(format!(
+                    "event {i}: process_ended before process_exited (F4)"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -175,7 +175,9 @@ mod pump;
 mod string_transport;
 mod string_transport_with_disconnection;
 
-pub use accumulating_process_protocol::{AccumulatingProcessProtocol, ProcessEvent, ProcessRecord};
+pub use accumulating_process_protocol::{
+    AccumulatingProcessProtocol, ProcessEvent, ProcessRecord, check_f_order,
+};
 pub use accumulating_protocol::{AccumulatingHandle, AccumulatingProtocol};
 pub use chunk_producer::{ChunkProducer, DEFAULT_CHUNKS};
 pub use clock::Clock;

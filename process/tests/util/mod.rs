@@ -1,14 +1,16 @@
-//! Shared helpers for the process transport's tests.
+//! Shared helpers for the process transport's tests, on pipes and on a PTY.
 #![allow(dead_code)]
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_process::{ReapMode, set_reap_mode};
+use torsion_process::{Process, ProcessBuilderExt, ReapMode, set_reap_mode};
 use torsion_reactor::Reactor;
-use torsion_transport::{ExitReason, ProcessProtocol, ProcessTransport};
+use torsion_testing::{ProcessEvent, check_f_order};
+use torsion_transport::{ExitReason, ProcessBuilder, ProcessProtocol, ProcessTransport};
 
+/// Every wait in these tests is bounded by this.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// One callback, as recorded.
@@ -94,6 +96,20 @@ impl Shared {
             .flatten()
             .collect()
     }
+    /// Everything the child wrote, whatever the fd (on a PTY all of it is fd 1, L3).
+    pub fn all_output(&self) -> Vec<u8> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Data(_, d) => Some(d.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.all_output()).into_owned()
+    }
     pub fn end_reason(&self) -> Option<ExitReason> {
         self.events.iter().find_map(|e| match e {
             Ev::Ended(r) => Some(*r),
@@ -126,33 +142,93 @@ pub fn open_fds() -> usize {
         .unwrap_or(0)
 }
 
-/// CONTRACT F: per fd, data then exactly one loss; exited once; ended once and last.
+/// CONTRACT F, checked by the test kit's one checker (`check_f_order`), and complete:
+/// exited once, ended once and last.
 pub fn assert_f_order(events: &[Ev]) {
-    let ended: Vec<usize> = events
+    let kit: Vec<ProcessEvent> = events
         .iter()
-        .enumerate()
-        .filter(|(_, e)| matches!(e, Ev::Ended(_)))
-        .map(|(i, _)| i)
+        .map(|e| match e {
+            Ev::Made => ProcessEvent::ConnectionMade { pid: None },
+            Ev::Data(fd, data) => ProcessEvent::ChildDataReceived {
+                fd: *fd,
+                data: data.clone(),
+            },
+            Ev::Lost(fd) => ProcessEvent::ChildConnectionLost(*fd),
+            Ev::Exited(r) => ProcessEvent::ProcessExited(*r),
+            Ev::Ended(r) => ProcessEvent::ProcessEnded(*r),
+        })
         .collect();
-    assert_eq!(
-        ended,
-        vec![events.len() - 1],
-        "ended exactly once and last: {events:?}"
-    );
-    assert_eq!(
-        events.iter().filter(|e| matches!(e, Ev::Exited(_))).count(),
-        1,
-        "exited exactly once: {events:?}"
-    );
-    assert_eq!(events.first(), Some(&Ev::Made));
-    for (i, e) in events.iter().enumerate() {
-        if let Ev::Lost(fd) = e {
-            assert!(
-                !events[i + 1..]
-                    .iter()
-                    .any(|x| matches!(x, Ev::Data(f, _) | Ev::Lost(f) if f == fd)),
-                "nothing for fd {fd} after its loss: {events:?}"
-            );
-        }
+    if let Err(e) = check_f_order(&kit) {
+        panic!("{e}: {events:?}");
     }
+    assert!(
+        matches!(events.last(), Some(Ev::Ended(_))),
+        "ended, last: {events:?}"
+    );
+    let exited = events.iter().filter(|e| matches!(e, Ev::Exited(_))).count();
+    assert_eq!(exited, 1, "exited exactly once: {events:?}");
+}
+
+/// [`assert_f_order`] for the one channel of a PTY: data only as fd 1, and one loss of it.
+pub fn assert_pty_f_order(events: &[Ev]) {
+    assert_f_order(events);
+    assert!(
+        events.iter().all(|e| match e {
+            Ev::Data(fd, _) | Ev::Lost(fd) => *fd == 1,
+            _ => true,
+        }),
+        "a PTY reports only fd 1: {events:?}"
+    );
+    let lost = events.iter().filter(|e| matches!(e, Ev::Lost(_))).count();
+    assert_eq!(lost, 1, "one loss of the one channel: {events:?}");
+}
+
+/// Spawn `builder` (on pipes or a PTY, as it says) with a fresh recorder.
+pub fn spawn(r: &Reactor, builder: &ProcessBuilder) -> (Rc<Process>, Rc<RefCell<Shared>>) {
+    let (p, s) = Recorder::new();
+    let t = builder.spawn(r, p).unwrap_or_else(|e| panic!("spawn: {e}"));
+    (t, s)
+}
+
+/// Run `r` until `s` ended (bounded by [`DEADLINE`]).
+pub fn run_until_ended(r: &Reactor, s: &Rc<RefCell<Shared>>) {
+    if r.run_until(|| s.borrow().ended(), DEADLINE).is_err() {
+        panic!(
+            "process_ended did not come within {DEADLINE:?}; events: {:?}, output: {:?}",
+            s.borrow().lifecycle(),
+            s.borrow().text()
+        );
+    }
+}
+
+/// Run `r` until the output contains `needle` (bounded by [`DEADLINE`]).
+pub fn run_until_output(r: &Reactor, s: &Rc<RefCell<Shared>>, needle: &str) {
+    if r.run_until(|| s.borrow().text().contains(needle), DEADLINE)
+        .is_err()
+    {
+        panic!(
+            "{needle:?} did not arrive within {DEADLINE:?}; output: {:?}",
+            s.borrow().text()
+        );
+    }
+}
+
+/// The pids of this process's children (zombies included), from `/proc/*/stat`.
+pub fn children() -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let rest = &s[s.rfind(')')? + 2..];
+                    rest.split(' ').nth(1)?.parse::<u32>().ok()
+                })
+                == Some(me)
+        })
+        .collect()
 }
