@@ -109,7 +109,7 @@ fn check_size(got: usize, size: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// raw mio: a PTY pair (`posix_openpt` through `torsion_process::raw::open_pty`, a thin
+/// raw mio: a PTY pair (`posix_openpt` through `torsion_pty::open_pty`, a thin
 /// wrapper), `cat` spawned by `std::process::Command` with the slave on 0/1/2, the master
 /// non-blocking in one `Poll`, read until `EIO` (every slave fd closed), then `wait`.
 fn raw_cat(file: &Path, size: usize) -> Sample {

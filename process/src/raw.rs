@@ -1,34 +1,26 @@
-//! The POSIX spawn layer without a reactor: a [`ProcessBuilder`] becomes a running child
-//! and the parent's ends of its pipes; plus waiting for, signalling, and sizing the
-//! terminal of one child.
+//! Children without a reactor: reaping one child, signalling it, and reading a wait
+//! status — what the reactor's process transport is built on.
 //!
-//! The reactor-driven process transport is built on top of this module: it registers
-//! [`ChildPipe::parent_end`] and [`SpawnedChild::pidfd`] with the loop and calls
-//! [`try_wait`] when the child may have exited.
+//! There is one way to spawn: `builder.spawn(&reactor, protocol)`
+//! ([`ProcessBuilderExt`](crate::ProcessBuilderExt)). The vfork-style spawn underneath it
+//! is not part of the API; it stays reachable (hidden from the docs) only so this crate's
+//! own tests can drive the `clone` and `fork` back ends separately.
 //!
 //! # Examples
 //!
 //! ```
-//! use std::io::Read;
-//! use torsion_process::raw::{self, RawSpawnOptions};
-//! use torsion_transport::{ChildFd, ExitReason, ProcessBuilder};
+//! use torsion_process::raw;
+//! use torsion_transport::ExitReason;
 //!
-//! let builder = ProcessBuilder::new("sh")
-//!     .args(["-c", "echo hello"])
-//!     .child_fd(1, ChildFd::Read);
-//! let child = raw::spawn_child(&builder, &RawSpawnOptions::default())?;
-//! let pipe = child.pipes.into_iter().next().expect("one pipe for fd 1");
-//! // The parent end is non-blocking; a real user polls it. Here: wait for the child first.
+//! // Any child of ours, here one from std.
+//! let child = std::process::Command::new("sh").args(["-c", "exit 3"]).spawn()?;
 //! let result = loop {
-//!     if let Some(r) = raw::try_wait(child.pid)? {
+//!     if let Some(r) = raw::try_wait(child.id())? {
 //!         break r;
 //!     }
 //!     std::thread::yield_now();
 //! };
-//! assert_eq!(result.reason, ExitReason::ProcessDone);
-//! let mut out = String::new();
-//! std::fs::File::from(pipe.parent_end).read_to_string(&mut out)?;
-//! assert_eq!(out, "hello\n");
+//! assert_eq!(result.reason.exit_code(), Some(3));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -45,6 +37,7 @@ use torsion_transport::{ChildFd, ExitReason, ProcessBuilder, Signal, SpawnError}
 
 use crate::sys::unix as sys;
 
+#[doc(hidden)] // not an API: for this crate's tests of the clone and fork back ends
 /// Options of [`spawn_child`] that are not part of the spawn request itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -62,6 +55,7 @@ pub struct RawSpawnOptions {
     pub force_fork: bool,
 }
 
+#[doc(hidden)] // not an API: for this crate's tests of the clone and fork back ends
 /// A running child and the parent's fds for it, as [`spawn_child`] returns it.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -80,6 +74,7 @@ pub struct SpawnedChild {
     pub pty_master: Option<OwnedFd>,
 }
 
+#[doc(hidden)] // not an API: for this crate's tests of the clone and fork back ends
 /// The parent's end of one pipe to the child (CONTRACT G6, H3).
 #[derive(Debug)]
 #[non_exhaustive]
@@ -117,6 +112,7 @@ pub struct ResourceUsage {
     pub max_rss_kib: u64,
 }
 
+#[doc(hidden)] // not an API: for this crate's tests of the clone and fork back ends
 /// Start the child `builder` describes (CONTRACT G, H, L1).
 ///
 /// Everything that allocates — argv/envp, the `PATH` lookup (G3), credentials, pipes,
