@@ -1,5 +1,8 @@
 //! `PtyProcess`: a child on a pseudo-terminal (CONTRACT F, J, L), on both reap paths.
 
+// Unix only: pseudo-terminals are POSIX (torsion-pty is empty elsewhere).
+#![cfg(unix)]
+
 mod util;
 
 use std::cell::Cell;

@@ -1,6 +1,9 @@
 //! `torsion_pty::spawn` and `install`: typed spawn errors (CONTRACT G7, G8) and routing
 //! PTY and pipe requests through the reactor's `ReactorProcess`.
 
+// Unix only: pseudo-terminals are POSIX (torsion-pty is empty elsewhere).
+#![cfg(unix)]
+
 mod util;
 
 use std::ffi::OsString;
