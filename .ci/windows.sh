@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The Windows suite and the other-platform checks (issue 6), called from .ci/run.
 #
-#   1. Cross-build for x86_64-pc-windows-gnu (Debian's mingw-w64 linker) and run the tests
-#      of the crates that make sense on Windows under Wine, in a fresh prefix under the
-#      target dir.
+#   1. Cross-build for x86_64-pc-windows-gnu (Debian's mingw-w64 linker) and run the whole
+#      workspace's tests under Wine (minus the packages in WINDOWS_EXCLUDED, each named
+#      loudly with its reason), in a fresh prefix under the target dir.
 #   2. Type-check the whole workspace for x86_64-apple-darwin and x86_64-unknown-freebsd.
 #
 # If Wine, mingw or a Rust target cannot be installed on this machine, the part that needs
@@ -69,6 +69,14 @@ fi
 
 # ----- Windows, under Wine -----------------------------------------------------------------
 
+# Packages whose tests do not build for Windows, "name:why". Every other package runs whole.
+WINDOWS_EXCLUDED=(
+    "torsion-benches:the comparators and the raw floor are POSIX (posix_spawn, fcntl, waitpid)"
+    "torsion-examples:the run example is POSIX (fd maps, PTYs, the raw spawn layer)"
+    # Remove this one when src/lib.rs builds for Windows.
+    "torsion:the facade does not build for Windows yet (it imports the unix-only ProcessBuilderExt)"
+)
+
 run_windows_suite() {
     export WINEPREFIX="$TARGET_DIR/wine/prefix"
     export WINEDEBUG=-all
@@ -97,11 +105,17 @@ run_windows_suite() {
 
     echo "== tests under Wine ($WIN)"
     export CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER=wine
-    cargo test --target "$WIN" -p torsion-transport -p torsion-reactor -p torsion-testing
-    # torsion-process: its unit tests and the Windows suite (tests/windows.rs). Its other
-    # test files exercise the POSIX back end (fork/exec, fd maps, signals) and its doc
-    # example the POSIX `raw` layer: they do not apply to Windows.
-    cargo test --target "$WIN" -p torsion-process --lib --test windows
+    # Every package's suite whole (unit, integration and doc tests), never a list of test
+    # files: a unix-only test file says so itself with `#![cfg(unix)]` (issue 10), so a new
+    # test runs here unless it opts out in its own source.
+    local exclude=()
+    for p in "${WINDOWS_EXCLUDED[@]}"; do
+        exclude+=(--exclude "${p%%:*}")
+        skipped "$WIN tests of ${p%%:*}: ${p#*:}"
+    done
+    cargo test --target "$WIN" --workspace "${exclude[@]}" --lib --bins --tests
+    # Doc tests too: a crate example that only applies to POSIX gates itself in its source.
+    cargo test --target "$WIN" --workspace "${exclude[@]}" --doc
     wineserver -k >/dev/null 2>&1 || true
     trap - EXIT
 }

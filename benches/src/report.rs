@@ -1,7 +1,6 @@
 //! The Markdown report: machine, goal summary, one section per benchmark.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use crate::harness::{Bound, GoalTarget, Outcome, Skipped, fmt_num};
 use crate::machine::Machine;
@@ -215,7 +214,8 @@ impl Report {
     }
 
     /// Write one chart per benchmark into `dir`; returns `(bench, file name)` pairs.
-    pub fn write_charts(&self, dir: &Path) -> Vec<(String, String)> {
+    #[cfg(feature = "compare")]
+    pub fn write_charts(&self, dir: &std::path::Path) -> Vec<(String, String)> {
         let mut written = Vec::new();
         if let Err(e) = std::fs::create_dir_all(dir) {
             eprintln!("cannot create {}: {e}", dir.display());

@@ -1,5 +1,9 @@
 //! The `run` and `inetd` examples, driven as a user would: real processes, bounded in time.
 
+// Unix only: the `run` example is POSIX (fd maps, PTYs), and the tests stop children
+// with SIGTERM.
+#![cfg(unix)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::{Child, Command, Stdio};

@@ -6,6 +6,9 @@
 //!
 //! Skipped, with a loud message, where tmux is not installed (`.ci/run` installs it).
 
+// Unix only: it drives `run --pty` in a tmux terminal and reads /proc.
+#![cfg(unix)]
+
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 

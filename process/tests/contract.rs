@@ -1,6 +1,7 @@
 //! The shared contract suite (CONTRACT D, E) against the pipe selectables, through
 //! `StandardIo` over two pipes whose other ends the test holds.
 
+// Unix only: the pipe selectables and `StandardIo` are the POSIX back end (fds).
 #![cfg(unix)]
 
 use std::fs::File;

@@ -1,6 +1,8 @@
 //! The process transport on the real reactor (CONTRACT F, G8, I, J), under both reaping
 //! paths (pidfd and SIGCHLD).
 
+// Unix only: fork/exec children, pidfd and SIGCHLD reaping are POSIX; the Windows back end
+// has tests/windows.rs.
 #![cfg(unix)]
 
 mod util;

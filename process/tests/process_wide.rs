@@ -1,15 +1,25 @@
 //! Tests that change process-wide state — signal dispositions and masks, fds 0–5 — or
 //! that count this process's fds and children. `harness = false`: they run one after
 //! another on the main thread, with no test-harness threads to race.
+//!
+//! Unix only (fds 0–5, signal masks, `/proc`, the POSIX `raw` spawn layer): every item is
+//! `#[cfg(unix)]`, and elsewhere `main` only says it skipped (a `harness = false` binary
+//! needs a `main`, so a crate-level `#![cfg(unix)]` would not build).
 
+#[cfg(unix)]
 mod raw_util;
 
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+#[cfg(unix)]
 use raw_util::{clone_options, fork_options, no_children, open_fds, read_to_end, spawn};
+#[cfg(unix)]
 use torsion_process::raw::{self, RawSpawnOptions};
+#[cfg(unix)]
 use torsion_transport::{ChildFd, ExitReason, ProcessBuilder, PtyOptions, SpawnStep};
 
+#[cfg(unix)]
 fn main() {
     let tests: &[(&str, fn())] = &[
         (
@@ -42,10 +52,12 @@ fn main() {
     println!("\ntest result: ok. {} passed", tests.len());
 }
 
+#[cfg(unix)]
 fn both() -> [RawSpawnOptions; 2] {
     [clone_options(), fork_options()]
 }
 
+#[cfg(unix)]
 fn g1_nul_in_argument_spawns_nothing() {
     let before = open_fds();
     let e =
@@ -55,6 +67,7 @@ fn g1_nul_in_argument_spawns_nothing() {
     assert_eq!(open_fds(), before);
 }
 
+#[cfg(unix)]
 fn g8_failed_spawns_leak_no_fd_and_no_zombie() {
     let before = open_fds();
     for i in 0..200 {
@@ -94,6 +107,7 @@ fn g8_failed_spawns_leak_no_fd_and_no_zombie() {
     assert!(no_children(), "every failed child was reaped");
 }
 
+#[cfg(unix)]
 fn g8_successful_spawns_leak_no_fd_and_no_zombie() {
     let before = open_fds();
     for i in 0..500 {
@@ -110,6 +124,7 @@ fn g8_successful_spawns_leak_no_fd_and_no_zombie() {
     assert!(no_children(), "no zombie left behind");
 }
 
+#[cfg(unix)]
 /// A `CLOEXEC` pipe with both ends numbered 10 or above, clear of the fds the tests
 /// place by number.
 fn pipe() -> (OwnedFd, OwnedFd) {
@@ -127,12 +142,14 @@ fn pipe() -> (OwnedFd, OwnedFd) {
     (save(r.as_raw_fd()), save(w.as_raw_fd()))
 }
 
+#[cfg(unix)]
 /// `dup2(from, to)`; `to` is then owned by the caller of this test helper.
 fn dup2(from: RawFd, to: RawFd) {
     // SAFETY: plain fd numbers; this single-threaded binary owns fds 0–5.
     assert_eq!(unsafe { libc::dup2(from, to) }, to);
 }
 
+#[cfg(unix)]
 fn save(fd: RawFd) -> OwnedFd {
     // SAFETY: F_DUPFD_CLOEXEC only reads the fd table; the result is new and ours.
     let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10) };
@@ -141,11 +158,13 @@ fn save(fd: RawFd) -> OwnedFd {
     unsafe { OwnedFd::from_raw_fd(new) }
 }
 
+#[cfg(unix)]
 fn fd_flags(fd: RawFd) -> i32 {
     // SAFETY: F_GETFD only reads the fd table.
     unsafe { libc::fcntl(fd, libc::F_GETFD) }
 }
 
+#[cfg(unix)]
 /// `{0: Inherit(1), 1: Inherit(0)}`: the child's stdin and stdout are the parent's
 /// stdout and stdin, swapped.
 fn h1_fd_swap() {
@@ -173,6 +192,7 @@ fn h1_fd_swap() {
     }
 }
 
+#[cfg(unix)]
 /// `{3: Inherit(4), 4: Inherit(5), 5: Inherit(3)}`: a cycle through three targets.
 fn h1_fd_rotation() {
     for fd in 3..=5 {
@@ -206,6 +226,7 @@ fn h1_fd_rotation() {
     }
 }
 
+#[cfg(unix)]
 /// An inherited fd keeps its flags in the parent, stays open, and reaches the child
 /// without `CLOEXEC` even at its own number.
 fn g6_inherited_fd_is_not_modified() {
@@ -235,6 +256,7 @@ fn g6_inherited_fd_is_not_modified() {
     }
 }
 
+#[cfg(unix)]
 /// CONTRACT H2: with SIGUSR2 ignored, SIGINT handled and SIGUSR1/SIGTERM blocked here, the
 /// child starts with every signal at its default and an empty mask.
 fn h2_parent_signal_state_is_reset_in_child() {
@@ -285,6 +307,7 @@ fn h2_parent_signal_state_is_reset_in_child() {
     }
 }
 
+#[cfg(unix)]
 /// `(SigBlk, SigIgn, SigCgt)` from a `/proc/<pid>/status` text.
 fn status_masks(status: &str) -> (u64, u64, u64) {
     let field = |name: &str| {
@@ -295,4 +318,11 @@ fn status_masks(status: &str) -> (u64, u64, u64) {
             .unwrap_or_else(|| panic!("no {name} in {status}"))
     };
     (field("SigBlk:"), field("SigIgn:"), field("SigCgt:"))
+}
+
+#[cfg(not(unix))]
+fn main() {
+    println!(
+        "SKIPPED: process_wide (POSIX fds, signal masks and spawn layer; not on this platform)"
+    );
 }

@@ -1,5 +1,6 @@
 //! Children on a pseudo-terminal (CONTRACT L1, L2), on both back ends.
 
+// Unix only: pseudo-terminals and the `raw` spawn layer are POSIX.
 #![cfg(unix)]
 
 mod raw_util;

@@ -1,5 +1,7 @@
-//! `PtyProcess`: a child on a pseudo-terminal (CONTRACT F, J, L), on both reap paths.
-#![cfg(unix)] // PTYs are POSIX-only.
+//! A child on a pseudo-terminal (CONTRACT F, J, L), on both reap paths.
+
+// Unix only: pseudo-terminals are POSIX (torsion-pty is empty elsewhere).
+#![cfg(unix)]
 
 mod util;
 

@@ -1,6 +1,8 @@
-//! `torsion_pty::spawn` and `install`: typed spawn errors (CONTRACT G7, G8) and routing
-//! PTY and pipe requests through the reactor's `ReactorProcess`.
-#![cfg(unix)] // PTYs are POSIX-only.
+//! Spawning on a PTY: typed spawn errors (CONTRACT G7, G8) and every spawn path taking
+//! pipes or a PTY as the builder says (G9).
+
+// Unix only: pseudo-terminals are POSIX (torsion-pty is empty elsewhere).
+#![cfg(unix)]
 
 mod util;
 

@@ -1,5 +1,6 @@
 //! CONTRACT J4: what happens to live children when the reactor shuts down.
 
+// Unix only: it signals and reaps POSIX children; Windows has tests/windows.rs.
 #![cfg(unix)]
 
 mod util;

@@ -2,6 +2,7 @@
 //! G, H, J1). Most tests run on both back ends: `clone` (the Linux default) and the
 //! portable `fork` one.
 
+// Unix only: it drives the POSIX `raw` spawn layer (clone/fork, fd maps, signals).
 #![cfg(unix)]
 
 mod raw_util;

@@ -1,6 +1,7 @@
 //! 5,000 spawns with 200 alive at once leave no zombie and no fd (issue 4). Its own test
 //! binary: the zombie check looks at every child of this process.
 
+// Unix only: it counts fds and zombies of POSIX children.
 #![cfg(unix)]
 
 mod util;

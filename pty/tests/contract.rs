@@ -1,6 +1,9 @@
 //! The shared contract suite (CONTRACT D, E) against the PTY master, through
 //! `PtyTransport`: the test holds the slave, in raw mode with echo off, as the peer.
 
+// Unix only: pseudo-terminals are POSIX (torsion-pty is empty elsewhere).
+#![cfg(unix)]
+
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};

@@ -1,5 +1,8 @@
 //! The termios helpers: raw mode and back for a terminal, attributes, size.
 
+// Unix only: termios is POSIX (torsion-pty is empty elsewhere).
+#![cfg(unix)]
+
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 

@@ -126,9 +126,8 @@ impl fmt::Display for ProcessError {
                 f,
                 "child fd {fd} is not a pipe the parent writes to (map it with ChildFd::Write)"
             ),
-            ProcessError::UnsupportedSignal(s) => {
-                write!(f, "signal {s} cannot be sent on this system")
-            }
+            // `Signal`'s text is already a noun ("SIGHUP", "signal 0"): no "signal " prefix.
+            ProcessError::UnsupportedSignal(s) => write!(f, "{s} cannot be sent on this system"),
             ProcessError::Unsupported(why) => f.write_str(why),
             ProcessError::Os(e) => write!(f, "the operating system refused: {e}"),
         }
@@ -286,5 +285,17 @@ mod tests {
         let i = SpawnError::invalid("x", "argument 1 contains a NUL byte");
         assert_eq!(i.step, SpawnStep::InvalidInput);
         assert!(i.to_string().contains("NUL"));
+    }
+
+    #[test]
+    fn unsupported_signal_text_names_the_signal_once() {
+        assert_eq!(
+            ProcessError::UnsupportedSignal(Signal::Raw(0)).to_string(),
+            "signal 0 cannot be sent on this system"
+        );
+        assert_eq!(
+            ProcessError::UnsupportedSignal(Signal::Hup).to_string(),
+            "SIGHUP cannot be sent on this system"
+        );
     }
 }

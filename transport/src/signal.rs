@@ -126,6 +126,8 @@ impl Signal {
     }
 }
 
+/// `SIGTERM` for a named signal, `signal 40` for a [`Signal::Raw`] number: a noun that a
+/// message uses as it is, with no `signal ` in front of it.
 impl fmt::Display for Signal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.name() {
@@ -178,5 +180,12 @@ mod tests {
         assert!(e.to_string().contains("NOPE"));
         assert!("-3".parse::<Signal>().is_err());
         assert_eq!("sigint".parse::<Signal>().unwrap(), Signal::Int);
+    }
+
+    #[test]
+    fn display_is_a_noun_naming_the_signal_once() {
+        assert_eq!(Signal::Term.to_string(), "SIGTERM");
+        assert_eq!(Signal::Raw(0).to_string(), "signal 0");
+        assert_eq!(Signal::Raw(63).to_string(), "signal 63");
     }
 }

@@ -15,8 +15,18 @@
 //! the queue and a slot index; the slot counts its handles and is reused once the call is
 //! over and no handle is left, so scheduling allocates nothing but the boxed closure (and
 //! nothing at all for a closure that captures nothing).
+//!
+//! Storage is given back after a storm (issue 10): the heap and the free list shrink when
+//! less than a quarter full, and the slab drops its vacant tail (the free slots after the
+//! last one in use) once that is half of it. A slot cannot move (a [`DelayedCall`] holds
+//! its index), so free slots are reused lowest index first: live calls gather at the front
+//! and the tail drains even while some timers keep running. Nothing shrinks below 1,024
+//! entries (`MIN_CAPACITY`). Each shrink is paid for by the removals before it, so every
+//! operation stays O(log n) amortised.
 
 use std::cell::{Cell, RefCell};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
@@ -68,6 +78,11 @@ struct Slot {
 }
 
 impl Slot {
+    /// Over, with no handle left: on the free list.
+    fn is_free(&self) -> bool {
+        self.handles == 0 && self.pos >= CANCELLED
+    }
+
     fn status(&self) -> Status {
         match self.pos {
             CALLED => Status::Called,
@@ -106,6 +121,10 @@ impl Entry {
 /// measured 10–20 % faster than 4 and 4 faster than 2.
 const ARITY: usize = 8;
 
+/// Entries of heap, slab and free list that are never given back: a reactor's usual timers
+/// fit, and shrinking further would only make the next burst grow them again.
+const MIN_CAPACITY: usize = 1024;
+
 /// Everything behind the queue's one `RefCell`. No user code runs while it is borrowed:
 /// closures are taken out first and dropped or run after the borrow ends.
 #[derive(Default)]
@@ -113,7 +132,10 @@ struct State {
     /// A min-heap; `slots[e.slot].pos` is the index of every entry `e`.
     heap: Vec<Entry>,
     slots: Vec<Slot>,
-    free: Vec<usize>,
+    /// Free slots, lowest index on top, so that the slab's tail drains.
+    free: BinaryHeap<Reverse<usize>>,
+    /// Every slot from here to the end of the slab is free (the vacant tail).
+    vacant_from: usize,
     next_seq: u64,
 }
 
@@ -145,8 +167,12 @@ impl State {
             func: Some(func),
         };
         let slot = match self.free.pop() {
-            Some(i) => {
+            Some(Reverse(i)) => {
                 self.slots[i] = new;
+                if self.free.capacity() > MIN_CAPACITY && self.free.len() < self.free.capacity() / 4
+                {
+                    self.free.shrink_to(MIN_CAPACITY.max(2 * self.free.len()));
+                }
                 i
             }
             None => {
@@ -154,6 +180,7 @@ impl State {
                 self.slots.len() - 1
             }
         };
+        self.vacant_from = self.vacant_from.max(slot + 1);
         let seq = self.take_seq();
         self.heap.push(Entry {
             deadline,
@@ -166,10 +193,34 @@ impl State {
 
     /// Free `slot` if the call is over and no handle is left.
     fn release_if_unused(&mut self, slot: usize) {
-        let s = &self.slots[slot];
-        if s.handles == 0 && s.pos >= CANCELLED {
-            self.free.push(slot);
+        if !self.slots[slot].is_free() {
+            return;
         }
+        self.free.push(Reverse(slot));
+        if slot + 1 != self.vacant_from {
+            return;
+        }
+        // The vacant tail grows down past this slot and the free ones below it. A slot
+        // joins it once per time it is freed, so this walk is O(1) amortised.
+        let mut from = slot;
+        while from > 0 && self.slots[from - 1].is_free() {
+            from -= 1;
+        }
+        self.vacant_from = from;
+        if self.slots.capacity() > MIN_CAPACITY && from <= self.slots.len() / 2 {
+            self.drop_vacant_tail();
+        }
+    }
+
+    /// Truncate the slab to its last slot in use and give back the memory. Costs the
+    /// length of the free list, which is at most twice the number of slots dropped. Free
+    /// slots hold no closure, so no user code runs here.
+    fn drop_vacant_tail(&mut self) {
+        let keep = self.vacant_from;
+        self.slots.truncate(keep);
+        self.slots.shrink_to(MIN_CAPACITY.max(keep));
+        self.free.retain(|&Reverse(i)| i < keep);
+        self.free.shrink_to(MIN_CAPACITY.max(self.free.len()));
     }
 
     /// Remove the entry at `pos` from the heap, keeping the heap order.
@@ -177,6 +228,11 @@ impl State {
         self.heap.swap_remove(pos);
         if pos < self.heap.len() {
             self.sift(pos);
+        }
+        // Halve at a quarter full: a shrink copies `len` entries, paid for by the removals
+        // since the last one.
+        if self.heap.capacity() > MIN_CAPACITY && self.heap.len() < self.heap.capacity() / 4 {
+            self.heap.shrink_to(MIN_CAPACITY.max(2 * self.heap.len()));
         }
     }
 
@@ -790,5 +846,108 @@ mod tests {
         let list = q.delayed_calls();
         assert_eq!(list.len(), 2);
         assert!(list[0].same_as(&b) && list[1].same_as(&a));
+    }
+
+    /// Capacities of heap, slab and free list, and the slab's length.
+    fn storage(q: &TimerQueue) -> (usize, usize, usize, usize) {
+        let state = q.inner.state.borrow();
+        (
+            state.heap.capacity(),
+            state.slots.capacity(),
+            state.free.capacity(),
+            state.slots.len(),
+        )
+    }
+
+    const STORM: usize = 100_000;
+
+    fn storm(q: &TimerQueue) -> Vec<DelayedCall> {
+        (0..STORM)
+            .map(|i| q.call_later(Duration::from_micros(i as u64 % 977), Box::new(|| {})))
+            .collect()
+    }
+
+    fn assert_small(q: &TimerQueue) {
+        let (heap, slots, free, _) = storage(q);
+        assert!(
+            heap <= MIN_CAPACITY && slots <= MIN_CAPACITY && free <= MIN_CAPACITY,
+            "heap {heap}, slots {slots}, free {free} entries after the storm"
+        );
+    }
+
+    #[test]
+    fn issue_10_storage_shrinks_after_a_cancelled_storm() {
+        let (q, _) = queue();
+        let calls = storm(&q);
+        assert!(storage(&q).1 >= STORM);
+        for c in calls {
+            c.cancel().unwrap();
+            assert!(!c.active());
+        }
+        assert!(q.is_empty());
+        assert_small(&q);
+        // Still a working queue.
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        q.call_later(Duration::ZERO, Box::new(move || r.set(true)));
+        assert_eq!(run_due(&q, Duration::ZERO), 1);
+        assert!(ran.get());
+    }
+
+    #[test]
+    fn issue_10_storage_shrinks_once_held_handles_of_cancelled_calls_are_dropped() {
+        let (q, _) = queue();
+        let calls = storm(&q);
+        for c in &calls {
+            c.cancel().unwrap();
+        }
+        assert_eq!(q.heap_len(), 0, "cancel stays eager (A6)");
+        assert!(storage(&q).0 <= MIN_CAPACITY, "the heap shrinks at once");
+        assert!(
+            calls.iter().all(DelayedCall::cancelled),
+            "the handles still answer"
+        );
+        drop(calls);
+        assert_small(&q);
+    }
+
+    #[test]
+    fn issue_10_storage_shrinks_after_a_fired_storm() {
+        let (q, _) = queue();
+        drop(storm(&q));
+        assert_eq!(run_due(&q, Duration::from_secs(1)), STORM);
+        assert_small(&q);
+    }
+
+    #[test]
+    fn issue_10_sparse_slab_shrinks_once_its_tail_drains() {
+        let (q, now) = queue();
+        let mut calls = storm(&q);
+        // The newest call holds the slab's last slot; a few others stay live at the front.
+        let last = calls.pop().unwrap();
+        last.reset(Duration::from_secs(3600)).unwrap();
+        let front: Vec<_> = calls.drain(..10).collect();
+        for c in calls {
+            c.cancel().unwrap();
+        }
+        let (heap, _, _, len) = storage(&q);
+        assert!(heap <= MIN_CAPACITY);
+        assert_eq!(len, STORM, "a live call holds the tail");
+        // New calls take the lowest free slots, not ones near the tail.
+        let fresh: Vec<_> = (0..100)
+            .map(|_| q.call_later(Duration::from_secs(1), Box::new(|| {})))
+            .collect();
+        assert!(
+            fresh.iter().all(|c| c.slot < 200),
+            "lowest free slots first"
+        );
+        last.cancel().unwrap();
+        drop(last);
+        assert_small(&q);
+        assert_eq!(q.len(), 110);
+        // The calls that stayed are intact.
+        now.set(Duration::from_secs(1));
+        assert_eq!(run_due(&q, Duration::from_secs(1)), 110);
+        assert!(front.iter().chain(&fresh).all(DelayedCall::called));
     }
 }

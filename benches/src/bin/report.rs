@@ -1,14 +1,15 @@
 //! Runs the benchmarks of issue 7 and writes `BENCHMARKS.md` plus `benches/charts/*.svg`.
 //!
 //! ```text
-//! cargo run -p torsion-benches --release --bin report              # everything, < 10 min
-//! cargo run -p torsion-benches --release --bin report -- --only B5  # one benchmark
-//! cargo run -p torsion-benches --release --bin report -- --quick    # smoke test
+//! cargo run -p torsion-benches --release --features compare --bin report              # everything, < 10 min
+//! cargo run -p torsion-benches --release --features compare --bin report -- --only B5  # one benchmark
+//! cargo run -p torsion-benches --release --features compare --bin report -- --quick    # smoke test
 //! ```
 //!
 //! `--only` and `--quick` write to `target/bench-report/` unless `--out DIR` is given, so a
 //! partial run never replaces the committed report. `--rounds N` overrides the rounds;
-//! `--no-twisted` skips the Twisted column.
+//! `--no-twisted` skips the Twisted column. The binary needs the `compare` feature (tokio,
+//! calloop and plotters are optional dependencies of this package).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -136,7 +137,8 @@ fn main() {
     }
 
     let charts = report.write_charts(&chart_dir);
-    let mut command = "cargo run -p torsion-benches --release --bin report".to_owned();
+    let mut command =
+        "cargo run -p torsion-benches --release --features compare --bin report".to_owned();
     for a in std::env::args().skip(1) {
         command.push(' ');
         command.push_str(&a);
