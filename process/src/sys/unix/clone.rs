@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use torsion_transport::SpawnStep;
 
 use super::child::{self, BlockedSignals, ChildContext};
-use super::spawn::reap_failed;
+use super::wait::reap_failed;
 use super::wait;
 
 /// The child's stack, above one guard page. It only runs `child::run`: a few KiB.

@@ -396,7 +396,7 @@ fn fork_create(
             Ok(n) => got += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                reap_failed(pid);
+                wait::reap_failed(pid);
                 return Err((SpawnStep::Fork, e));
             }
         }
@@ -405,7 +405,7 @@ fn fork_create(
         let [a, b, c, d, e, f, g, h] = report;
         let step = child::step_from_code(u32::from_ne_bytes([a, b, c, d]));
         let errno = i32::from_ne_bytes([e, f, g, h]);
-        reap_failed(pid);
+        wait::reap_failed(pid);
         return Err((
             step.unwrap_or(SpawnStep::Fork),
             io::Error::from_raw_os_error(errno),
@@ -418,12 +418,4 @@ fn fork_create(
         None
     };
     Ok((pid, pidfd))
-}
-
-/// Reap a child that reported a failure (it has called or is calling `_exit(127)`).
-pub(super) fn reap_failed(pid: libc::pid_t) {
-    if let Err(e) = wait::wait_blocking(pid) {
-        // ECHILD: SIGCHLD is ignored or someone ran waitpid(-1); nothing is left to reap.
-        log::debug!("reaping failed child {pid}: {e}");
-    }
 }

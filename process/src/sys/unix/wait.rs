@@ -166,3 +166,11 @@ pub(crate) fn pidfd_supported() -> bool {
         }
     }
 }
+
+/// Reap a child that reported a failure (it has called or is calling `_exit(127)`).
+pub(crate) fn reap_failed(pid: libc::pid_t) {
+    if let Err(e) = wait_blocking(pid) {
+        // ECHILD: SIGCHLD is ignored or someone ran waitpid(-1); nothing is left to reap.
+        log::debug!("reaping failed child {pid}: {e}");
+    }
+}
