@@ -73,8 +73,6 @@ fi
 WINDOWS_EXCLUDED=(
     "torsion-benches:the comparators and the raw floor are POSIX (posix_spawn, fcntl, waitpid)"
     "torsion-examples:the run example is POSIX (fd maps, PTYs, the raw spawn layer)"
-    # Remove this one when src/lib.rs builds for Windows.
-    "torsion:the facade does not build for Windows yet (it imports the unix-only ProcessBuilderExt)"
 )
 
 run_windows_suite() {

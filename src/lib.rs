@@ -21,6 +21,7 @@
 //! A child's output, collected by a protocol:
 //!
 //! ```
+//! # #[cfg(unix)] { // POSIX programs (sh, echo, true)
 //! use std::cell::RefCell;
 //! use std::rc::Rc;
 //! use std::time::Duration;
@@ -46,6 +47,8 @@
 //! reactor.run_until(|| ended.borrow().is_some(), Duration::from_secs(10))?;
 //! assert_eq!(&out.borrow()[..], b"hi\n");
 //! assert_eq!(*ended.borrow(), Some(ExitReason::ProcessDone));
+
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]

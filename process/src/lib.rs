@@ -17,6 +17,7 @@
 //! on the complete output (parse it, close the connection it was feeding).
 //!
 //! ```
+//! # #[cfg(unix)] { // POSIX programs (sh, echo, true)
 //! use std::cell::RefCell;
 //! use std::rc::Rc;
 //! use std::time::Duration;
@@ -54,6 +55,8 @@
 //!         "ended: process ended with exit code 3",
 //!     ]
 //! );
+
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -88,6 +91,7 @@
 //! `Err` from `spawn`, never a child that prints a traceback:
 //!
 //! ```
+//! # #[cfg(unix)] { // POSIX programs (sh, echo, true)
 //! use torsion_process::ProcessBuilderExt;
 //! use torsion_reactor::Reactor;
 //! use torsion_transport::{ChildFd, ProcessBuilder, ProcessProtocol, SpawnStep};
@@ -107,6 +111,8 @@
 //!     .child_fd(1, ChildFd::Write);
 //! let err = twice.spawn(&reactor, Box::new(Quiet)).unwrap_err();
 //! assert_eq!(err.step, SpawnStep::InvalidInput);
+
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 

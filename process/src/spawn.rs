@@ -50,6 +50,7 @@ impl ReactorProcess for Reactor {
 /// extension trait, in `torsion::prelude`).
 ///
 /// ```
+/// # #[cfg(unix)] { // POSIX programs (sh, echo, true)
 /// use torsion_process::ProcessBuilderExt;
 /// use torsion_reactor::Reactor;
 /// use torsion_transport::{ProcessBuilder, ProcessProtocol, PtyOptions};
@@ -63,6 +64,8 @@ impl ReactorProcess for Reactor {
 ///     .pty(PtyOptions::default())
 ///     .spawn(&reactor, Box::new(Quiet))?;
 /// assert!(!on_pipes.is_pty() && on_a_pty.is_pty());
+
+/// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait ProcessBuilderExt {

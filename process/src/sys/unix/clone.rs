@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use torsion_transport::SpawnStep;
 
 use super::child::{self, BlockedSignals, ChildContext};
-use super::wait::reap_failed;
 use super::wait;
+use super::wait::reap_failed;
 
 /// The child's stack, above one guard page. It only runs `child::run`: a few KiB.
 const STACK_SIZE: usize = 256 * 1024;
