@@ -47,7 +47,6 @@
 //! reactor.run_until(|| ended.borrow().is_some(), Duration::from_secs(10))?;
 //! assert_eq!(&out.borrow()[..], b"hi\n");
 //! assert_eq!(*ended.borrow(), Some(ExitReason::ProcessDone));
-
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

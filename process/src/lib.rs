@@ -55,7 +55,6 @@
 //!         "ended: process ended with exit code 3",
 //!     ]
 //! );
-
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -111,7 +110,6 @@
 //!     .child_fd(1, ChildFd::Write);
 //! let err = twice.spawn(&reactor, Box::new(Quiet)).unwrap_err();
 //! assert_eq!(err.step, SpawnStep::InvalidInput);
-
 //! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```

@@ -64,7 +64,6 @@ impl ReactorProcess for Reactor {
 ///     .pty(PtyOptions::default())
 ///     .spawn(&reactor, Box::new(Quiet))?;
 /// assert!(!on_pipes.is_pty() && on_a_pty.is_pty());
-
 /// # }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

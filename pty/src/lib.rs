@@ -10,6 +10,7 @@
 //! protocol; the line discipline turns `\n` into `\r\n`:
 //!
 //! ```
+//! # #[cfg(unix)] { // a POSIX pseudo-terminal
 //! use std::cell::RefCell;
 //! use std::io::Write;
 //! use std::rc::Rc;
@@ -37,6 +38,7 @@
 //! let o = out.clone();
 //! reactor.run_until(|| o.borrow().ends_with(b"\r\n"), Duration::from_secs(10))?;
 //! assert_eq!(&out.borrow()[..], b"hi\r\n");
+//! # }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
