@@ -165,7 +165,7 @@ struct State {
 /// option): so they must be called **with no borrow of the embedder's own held** (no
 /// `RefCell` borrow of the socket, file or protocol). They release their own borrows
 /// before the call and go through the reactor's funnel
-/// ([`catch_panic`](crate::catch_panic)):
+/// ([`catch_panic`]):
 ///
 /// | method | producer call |
 /// |---|---|
