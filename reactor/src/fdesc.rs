@@ -280,6 +280,13 @@ impl FileDescriptor {
         }
     }
 
+    fn is_writing(&self) -> bool {
+        match (self.reactor.upgrade(), self.token.get()) {
+            (Some(r), Some(t)) => r.is_writing(t),
+            _ => false,
+        }
+    }
+
     fn start_writing(&self) {
         self.with_reactor(|r, t| r.add_writer(t));
     }
@@ -713,6 +720,13 @@ impl FileDescriptor {
         }
         if st.disconnecting && !Self::has_pull_producer(&st) {
             return Err(Reason::ConnectionDone);
+        }
+        drop(st);
+        if self.is_writing() {
+            // The producer asked for the writer without writing (lose_write_connection,
+            // unregister_producer): go round again rather than wait for a writable edge
+            // that will not come.
+            return Ok(WriteOutcome::More);
         }
         Ok(WriteOutcome::Drained)
     }
