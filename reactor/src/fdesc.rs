@@ -757,6 +757,72 @@ impl FileDescriptor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::rc::Rc;
+    use torsion_transport::PullProducer;
+
+    /// A sink that takes everything, and says whether a producer ran while it was lent.
+    struct Sink<'a> {
+        lent: &'a Cell<bool>,
+        taken: usize,
+    }
+
+    impl WriteSink for Sink<'_> {
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let n = bufs.iter().map(|b| b.len()).sum();
+            self.taken += n;
+            Ok(n)
+        }
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct Counting {
+        resumes: Cell<usize>,
+        lent: Rc<Cell<bool>>,
+        resumed_while_lent: Cell<bool>,
+    }
+
+    impl PullProducer for Counting {
+        fn resume_producing(&self) {
+            self.resumes.set(self.resumes.get() + 1);
+            self.resumed_while_lent
+                .set(self.resumed_while_lent.get() | self.lent.get());
+        }
+        fn stop_producing(&self) {}
+    }
+
+    #[test]
+    fn d3_do_write_calls_no_producer_finish_write_resumes_it() {
+        let reactor = Reactor::new().unwrap();
+        let fd = FileDescriptor::new(&reactor);
+        let lent = Rc::new(Cell::new(false));
+        let p = Rc::new(Counting {
+            resumes: Cell::new(0),
+            lent: lent.clone(),
+            resumed_while_lent: Cell::new(false),
+        });
+        fd.register_producer(Producer::Pull(p.clone())).unwrap();
+        assert_eq!(p.resumes.get(), 1, "E1: resumed at registration");
+        fd.write(b"hello");
+        lent.set(true);
+        let mut sink = Sink {
+            lent: &lent,
+            taken: 0,
+        };
+        let step = fd.do_write(&mut sink);
+        assert!(sink.lent.get());
+        lent.set(false);
+        assert_eq!(sink.taken, 5);
+        assert_eq!(p.resumes.get(), 1, "do_write calls no user code");
+        assert!(matches!(fd.finish_write(step), Ok(WriteOutcome::Drained)));
+        assert_eq!(
+            p.resumes.get(),
+            2,
+            "E2: resumed after the drain, by finish_write"
+        );
+        assert!(!p.resumed_while_lent.get());
+    }
 
     #[test]
     fn write_buffer_coalesces_small_and_keeps_large() {

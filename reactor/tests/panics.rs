@@ -353,7 +353,7 @@ fn stop_producing_panics(kind: Kind) {
 /// A producer may use the transport's socket from `resume_producing` called by the loop's
 /// writer (the issue's reproduced bug: the socket was borrowed across the call).
 #[test]
-fn producer_may_use_the_socket_from_resume_producing() {
+fn issue_10_producer_may_use_the_socket_from_resume_producing() {
     let f = fixture();
     let (client, server) = (shared(), shared());
     let (c, s) = tcp_sockets();
