@@ -103,6 +103,7 @@ enum Site {
     PushResume,
     PushStop,
     PullResume,
+    PullRegistration,
     PullStop,
 }
 
@@ -206,7 +207,9 @@ impl PullProducer for Reentrant {
     fn resume_producing(&self) {
         let n = self.resumes.get() + 1;
         self.resumes.set(n);
-        if n == 1 {
+        if n == 1 && self.site == Site::PullRegistration {
+            self.call.run(None);
+        } else if n == 1 {
             if let Some(t) = self.first_write.as_ref().and_then(Weak::upgrade) {
                 t.write(b"pull");
             }
@@ -287,7 +290,7 @@ fn one<H: ContractHarness>(h: &mut H, site: Site, method: Method) {
             let registered = t.register_producer(Producer::Push(producer.clone()));
             assert!(registered.is_ok(), "{what}: register_producer failed");
         }
-        Site::PullResume | Site::PullStop => {
+        Site::PullResume | Site::PullRegistration | Site::PullStop => {
             let registered = t.register_producer(Producer::Pull(producer.clone()));
             assert!(registered.is_ok(), "{what}: register_producer failed");
             if site == Site::PullResume {
@@ -318,7 +321,7 @@ fn one<H: ContractHarness>(h: &mut H, site: Site, method: Method) {
     }
     // Whether a registered pull producer holds a half-close, as it holds a lose_connection
     // (E2), the contract leaves open: Twisted holds it, torsion's FileDescriptor does not.
-    let held_by_pull = site == Site::PullResume;
+    let held_by_pull = matches!(site, Site::PullResume | Site::PullRegistration);
     if method == Method::LoseWriteConnection
         && site.while_connected()
         && !held_by_pull
@@ -462,6 +465,14 @@ pub fn e2_every_method_inside_pull_resume_producing<H: ContractHarness, F: FnMut
     make: &mut F,
 ) {
     every_method(make, Site::PullResume);
+}
+
+/// Every transport method inside a pull producer's `resume_producing`, called at once by
+/// `register_producer` (E1).
+pub fn e1_every_method_inside_pull_resume_at_registration<H: ContractHarness, F: FnMut() -> H>(
+    make: &mut F,
+) {
+    every_method(make, Site::PullRegistration);
 }
 
 /// Every transport method inside a pull producer's `stop_producing`, called when the

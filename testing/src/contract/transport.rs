@@ -665,6 +665,7 @@ macro_rules! contract_suite {
             e3_every_method_inside_push_resume_producing,
             d7_every_method_inside_push_stop_producing,
             e2_every_method_inside_pull_resume_producing,
+            e1_every_method_inside_pull_resume_at_registration,
             d7_every_method_inside_pull_stop_producing,
         );
     };
