@@ -9,7 +9,8 @@ use std::rc::{Rc, Weak};
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
 use torsion_transport::{
-    Address, Consumer, Producer, ProducerError, Protocol, PushProducer, Reason, Transport,
+    Address, Consumer, HalfCloseableProtocol, Producer, ProducerError, Protocol, PushProducer,
+    Reason, Transport,
 };
 
 use crate::callback::{catch_panic, guard};
@@ -178,10 +179,12 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
     /// `data_received`, through the funnel; a panic becomes the reason to disconnect.
     fn deliver(&self, data: &[u8]) -> Result<(), Reason> {
         match self.protocol.try_borrow_mut() {
-            Ok(mut p) => match p.as_mut() {
-                Some(p) => guard("data_received", || p.data_received(data)).map_err(|e| e.reason()),
-                None => Ok(()),
-            },
+            Ok(mut p) => {
+                let Some(p) = p.as_mut() else {
+                    return Ok(());
+                };
+                guard("data_received", || p.data_received(data)).map_err(|e| e.reason())
+            }
             Err(_) => {
                 log::warn!(
                     "{}: protocol busy; {} bytes dropped",
@@ -199,7 +202,7 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
     fn half_close_callback(
         &self,
         what: &str,
-        f: impl FnOnce(&mut dyn torsion_transport::HalfCloseableProtocol),
+        f: impl FnOnce(&mut dyn HalfCloseableProtocol),
     ) -> Result<bool, Reason> {
         let Ok(mut p) = self.protocol.try_borrow_mut() else {
             return Ok(false);
