@@ -302,7 +302,8 @@ impl Selectable for ProcessWriter {
         let Some(file) = self.file.borrow().clone() else {
             return Ok(IoStatus::Blocked);
         };
-        let outcome = self.fd.do_write(&mut FileSink(&file))?;
+        let step = self.fd.do_write(&mut FileSink(&file));
+        let outcome = self.fd.finish_write(step)?;
         match outcome {
             WriteOutcome::More => Ok(IoStatus::More),
             // A pipe's write side shuts down by closing: the half-close is complete.

@@ -208,7 +208,8 @@ impl Selectable for PtyMaster {
         let Some(file) = self.file.borrow().clone() else {
             return Ok(IoStatus::Blocked);
         };
-        let outcome = self.fd.do_write(&mut MasterSink(&file))?;
+        let step = self.fd.do_write(&mut MasterSink(&file));
+        let outcome = self.fd.finish_write(step)?;
         match outcome {
             WriteOutcome::More => Ok(IoStatus::More),
             WriteOutcome::Blocked | WriteOutcome::Drained | WriteOutcome::WriteShutdown => {

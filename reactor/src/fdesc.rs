@@ -2,8 +2,9 @@
 //!
 //! Twisted's `abstract.FileDescriptor` as a struct that TCP, Unix sockets, process pipes and
 //! the PTY master embed. It owns the write buffer, the producer, and the closing state; the
-//! embedding selectable owns the fd and the protocol, and passes the fd in as a
-//! [`WriteSink`] when the reactor says it is writable.
+//! embedding selectable owns the fd and the protocol, and lends the fd as a [`WriteSink`]
+//! for the system calls of [`FileDescriptor::do_write`] only. See [`FileDescriptor`] for
+//! the rule that keeps user code from running under the embedder's borrows.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -13,6 +14,7 @@ use std::io::{self, IoSlice};
 use mio::Token;
 use torsion_transport::{Producer, ProducerError, Reason};
 
+use crate::callback::{catch_panic, guard};
 use crate::reactor::{Reactor, WeakReactor};
 
 /// Default [`FileDescriptor::buffer_size`]: 64 KiB (CONTRACT D4).
@@ -40,12 +42,14 @@ pub trait WriteSink {
     fn shutdown_write(&mut self) -> io::Result<()>;
 }
 
-/// What a flush achieved, for the embedding transport.
+/// What a flush achieved, for the embedding transport: the result of
+/// [`FileDescriptor::finish_write`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// The kernel is full; wait for writability.
     Blocked,
-    /// Data remains (a producer wrote more while being resumed): write again soon.
+    /// Data remains (a producer wrote more while being resumed): write again soon
+    /// (return [`IoStatus::More`](crate::IoStatus::More)).
     More,
     /// Everything was written; nothing else to do.
     Drained,
@@ -53,6 +57,22 @@ pub enum WriteOutcome {
     /// [`lose_write_connection`](FileDescriptor::lose_write_connection) asked: tell the
     /// protocol `write_connection_lost`.
     WriteShutdown,
+}
+
+/// The system calls of one [`FileDescriptor::do_write`] are done; what is left may call user
+/// code (a producer's `resume_producing`). Release every borrow you hold, then pass it to
+/// [`FileDescriptor::finish_write`].
+#[must_use = "pass it to FileDescriptor::finish_write once no borrow is held"]
+#[derive(Debug)]
+pub struct WriteStep(Step);
+
+#[derive(Debug)]
+enum Step {
+    /// Nothing left to call.
+    Done(Result<WriteOutcome, Reason>),
+    /// Resume `producer`; `drained`: the buffer was empty (else the kernel blocked with
+    /// the buffer at or under the low-water mark).
+    Resume { producer: Producer, drained: bool },
 }
 
 #[derive(Default)]
@@ -138,12 +158,51 @@ struct State {
 
 /// The write buffer, producer and close state of one connection (CONTRACT D1–D8, E1–E4).
 ///
-/// Methods never call the protocol. They do call the registered producer (pause inside
-/// `write`, resume after a drain, stop on disconnect), always with no borrow held, so the
-/// producer may write again from inside those calls (CONTRACT E3).
+/// # Calling user code
+///
+/// Methods never call the protocol. Some call the registered producer, which is user code
+/// and may call any transport method back (write, unregister itself, close, set a socket
+/// option): so they must be called **with no borrow of the embedder's own held** (no
+/// `RefCell` borrow of the socket, file or protocol). They release their own borrows
+/// before the call and go through the reactor's funnel
+/// ([`catch_panic`]):
+///
+/// | method | producer call |
+/// |---|---|
+/// | [`write`](Self::write), [`write_vec`](Self::write_vec), [`write_sequence`](Self::write_sequence), [`write_through`](Self::write_through) | `pause_producing`, when the buffer goes over [`buffer_size`](Self::buffer_size) (D4) |
+/// | [`register_producer`](Self::register_producer) | a pull producer's `resume_producing`; `stop_producing` when disconnected (E1) |
+/// | [`finish_write`](Self::finish_write) | `resume_producing` after a drain (D3, E2) |
+/// | [`connection_lost`](Self::connection_lost) | `stop_producing` (D7) |
+///
+/// A panic in `pause_producing` or in a registration's `resume_producing` closes the
+/// connection from the loop with a [`Reason::ConnectionLost`] naming the panic; one in
+/// `finish_write`'s resume is returned as that reason; one in `stop_producing` is logged.
+///
+/// [`do_write`](Self::do_write) is the one method that takes the embedder's fd, as a
+/// [`WriteSink`], and it calls no user code: it makes the system calls and returns a
+/// [`WriteStep`]. The embedder's `Selectable::do_write` therefore reads:
+///
+/// ```text
+/// fn do_write(&self) -> Result<IoStatus, Reason> {
+///     let step = {
+///         let mut file = self.file.borrow_mut();          // the embedder's borrow...
+///         let Some(f) = file.as_mut() else { return Ok(IoStatus::Blocked) };
+///         self.fd.do_write(&mut MySink(f))                // ...for the system calls only
+///     };                                                  // released here
+///     match self.fd.finish_write(step)? {                 // may run the producer
+///         WriteOutcome::More => Ok(IoStatus::More),
+///         WriteOutcome::WriteShutdown => { /* tell the protocol, through catch_panic */ }
+///         WriteOutcome::Blocked | WriteOutcome::Drained => Ok(IoStatus::Blocked),
+///     }
+/// }
+/// ```
 pub struct FileDescriptor {
     reactor: WeakReactor,
     token: Cell<Option<Token>>,
+    /// Inside `finish_write`'s resume: writes are buffered, not tried on the fd, so the
+    /// writer sends them in order and a streaming producer is paused within the same drain
+    /// (CONTRACT E3), as in Twisted, whose writes always buffer.
+    resuming: Cell<bool>,
     st: RefCell<State>,
 }
 
@@ -167,6 +226,7 @@ impl FileDescriptor {
         FileDescriptor {
             reactor: reactor.downgrade(),
             token: Cell::new(None),
+            resuming: Cell::new(false),
             st: RefCell::new(State {
                 buf: WriteBuffer::default(),
                 producer: None,
@@ -216,6 +276,13 @@ impl FileDescriptor {
     pub fn is_reading(&self) -> bool {
         match (self.reactor.upgrade(), self.token.get()) {
             (Some(r), Some(t)) => r.is_reading(t),
+            _ => false,
+        }
+    }
+
+    fn is_writing(&self) -> bool {
+        match (self.reactor.upgrade(), self.token.get()) {
+            (Some(r), Some(t)) => r.is_writing(t),
             _ => false,
         }
     }
@@ -308,7 +375,9 @@ impl FileDescriptor {
             }
         }
         if let Some(p) = pause {
-            p.pause_producing();
+            if let Err(panicked) = guard("pause_producing", || p.pause_producing()) {
+                self.abort_with(panicked.reason());
+            }
         }
     }
 
@@ -321,10 +390,13 @@ impl FileDescriptor {
             && st.write_error.is_none()
     }
 
-    /// True if a write may go straight to the fd: nothing is buffered (so order is kept),
-    /// no pull producer waits for a drain (CONTRACT E2), and the reactor last saw the fd
-    /// writable.
+    /// True if a write may go straight to the fd: not from a producer the writer is
+    /// resuming, nothing is buffered (so order is kept), no pull producer waits for a drain
+    /// (CONTRACT E2), and the reactor last saw the fd writable.
     fn may_write_now(&self) -> bool {
+        if self.resuming.get() {
+            return false;
+        }
         {
             let st = self.st.borrow();
             if st.buf.unsent != 0 || !Self::accepts_writes(&st) || Self::has_pull_producer(&st) {
@@ -411,7 +483,9 @@ impl FileDescriptor {
         });
     }
 
-    /// Register a producer (CONTRACT E1).
+    /// Register a producer (CONTRACT E1): a pull producer is resumed at once; on a
+    /// disconnected descriptor the producer is stopped and not registered. Calls the
+    /// producer: hold no borrow (see [`FileDescriptor`]).
     ///
     /// # Errors
     ///
@@ -424,7 +498,7 @@ impl FileDescriptor {
             }
             if st.disconnected || !st.connected || st.aborted {
                 drop(st);
-                producer.stop_producing();
+                catch_panic("stop_producing", || producer.stop_producing());
                 return Ok(());
             }
             st.producer = Some(producer.clone());
@@ -432,7 +506,9 @@ impl FileDescriptor {
             !producer.is_streaming()
         };
         if resume {
-            producer.resume_producing();
+            if let Err(panicked) = guard("resume_producing", || producer.resume_producing()) {
+                self.abort_with(panicked.reason());
+            }
         }
         Ok(())
     }
@@ -471,6 +547,15 @@ impl FileDescriptor {
     /// Close now, dropping unsent data (CONTRACT D5); `connection_lost` comes from the loop
     /// with [`Reason::ConnectionAborted`].
     pub fn abort_connection(&self) {
+        self.abort_with(Reason::ConnectionAborted);
+    }
+
+    /// [`abort_connection`](Self::abort_connection) with another reason: drop what is
+    /// buffered, take no more writes, and have the loop disconnect with `reason` (never
+    /// from inside this call; DESIGN rule 4). For an embedder whose user code panicked
+    /// outside the loop's `do_read`/`do_write` (`Panicked::reason` names the panic).
+    /// A no-op once aborted or disconnected.
+    pub fn abort_with(&self, reason: Reason) {
         {
             let mut st = self.st.borrow_mut();
             if st.disconnected || st.aborted {
@@ -480,7 +565,7 @@ impl FileDescriptor {
             st.disconnecting = true;
             st.buf.clear();
         }
-        self.with_reactor(|r, t| r.disconnect_later(t, Reason::ConnectionAborted));
+        self.with_reactor(|r, t| r.disconnect_later(t, reason));
     }
 
     /// Half-close after flushing (CONTRACT D6); later writes are dropped.
@@ -516,33 +601,26 @@ impl FileDescriptor {
         self.lose_connection();
     }
 
-    fn resume_if_low(&self) {
-        let p = {
-            let mut st = self.st.borrow_mut();
-            match &st.producer {
-                Some(Producer::Push(p)) if st.producer_paused && st.buf.unsent <= st.low_water => {
-                    let p = p.clone();
-                    st.producer_paused = false;
-                    Some(p)
-                }
-                _ => None,
-            }
-        };
-        if let Some(p) = p {
-            p.resume_producing();
-        }
+    /// Write buffered data to `sink` until the kernel blocks or the buffer is empty, and
+    /// complete a pending half-close (CONTRACT D3, D6). Makes system calls only and calls no
+    /// user code, so it is the one method to call while the embedder's fd is borrowed; pass
+    /// the result to [`finish_write`](Self::finish_write) after releasing that borrow.
+    ///
+    /// After [`lose_write_connection`](Self::lose_write_connection) the write side is shut
+    /// down at the drain and the producer is not resumed (what it wrote would be dropped).
+    pub fn do_write(&self, sink: &mut dyn WriteSink) -> WriteStep {
+        WriteStep(self.write_syscalls(sink))
     }
 
-    /// Write buffered data to `sink` until the kernel blocks or the buffer is empty; then
-    /// resume producers, complete a pending close or half-close (CONTRACT D3).
-    ///
-    /// # Errors
-    ///
-    /// [`Reason::ConnectionDone`] when a `lose_connection` completes; a
-    /// [`Reason::ConnectionLost`] for a write error.
-    pub fn do_write(&self, sink: &mut dyn WriteSink) -> Result<WriteOutcome, Reason> {
-        if let Some(e) = self.st.borrow_mut().write_error.take() {
-            return Err(Reason::lost(e));
+    fn write_syscalls(&self, sink: &mut dyn WriteSink) -> Step {
+        {
+            let mut st = self.st.borrow_mut();
+            if let Some(e) = st.write_error.take() {
+                return Step::Done(Err(Reason::lost(e)));
+            }
+            if st.aborted || st.disconnected {
+                return Step::Done(Ok(WriteOutcome::Drained));
+            }
         }
         loop {
             let res = {
@@ -554,51 +632,109 @@ impl FileDescriptor {
                 sink.write_vectored(&slices)
             };
             match res {
-                Ok(0) => return Err(Reason::lost(io::Error::from(io::ErrorKind::WriteZero))),
-                Ok(n) => {
-                    self.st.borrow_mut().buf.consume(n);
-                    self.resume_if_low();
+                Ok(0) => {
+                    return Step::Done(Err(Reason::lost(io::Error::from(
+                        io::ErrorKind::WriteZero,
+                    ))));
                 }
+                Ok(n) => self.st.borrow_mut().buf.consume(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    return Ok(WriteOutcome::Blocked);
+                    // D4: a low-water mark above zero resumes before the buffer is empty.
+                    let mut st = self.st.borrow_mut();
+                    return match &st.producer {
+                        Some(Producer::Push(p))
+                            if st.producer_paused && st.buf.unsent <= st.low_water =>
+                        {
+                            let producer = Producer::Push(p.clone());
+                            st.producer_paused = false;
+                            Step::Resume {
+                                producer,
+                                drained: false,
+                            }
+                        }
+                        _ => Step::Done(Ok(WriteOutcome::Blocked)),
+                    };
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Reason::lost(e)),
+                Err(e) => return Step::Done(Err(Reason::lost(e))),
             }
         }
         // Fully drained (CONTRACT D3).
         self.with_reactor(|r, t| r.remove_writer(t));
-        let pull = {
-            let st = self.st.borrow();
-            match &st.producer {
-                Some(Producer::Pull(p)) if !st.disconnected => Some(p.clone()),
-                _ => None,
-            }
-        };
-        if let Some(p) = pull {
-            p.resume_producing();
-        }
         let mut st = self.st.borrow_mut();
-        if st.buf.unsent > 0 {
+        if st.write_shutdown_requested && !st.write_shut && !st.disconnecting {
+            st.write_shut = true;
             drop(st);
-            self.start_writing();
+            return Step::Done(match sink.shutdown_write() {
+                Ok(()) => Ok(WriteOutcome::WriteShutdown),
+                Err(e) => Err(Reason::lost(e)),
+            });
+        }
+        let due = match &st.producer {
+            Some(Producer::Pull(p)) => Some(Producer::Pull(p.clone())),
+            Some(Producer::Push(p)) if st.producer_paused => Some(Producer::Push(p.clone())),
+            _ => None,
+        };
+        if let Some(producer) = due {
+            st.producer_paused = false;
+            return Step::Resume {
+                producer,
+                drained: true,
+            };
+        }
+        if st.disconnecting {
+            return Step::Done(Err(Reason::ConnectionDone));
+        }
+        Step::Done(Ok(WriteOutcome::Drained))
+    }
+
+    /// Finish what [`do_write`](Self::do_write) started: resume the producer it found due
+    /// (CONTRACT D3, D4, E2, E3), then complete a pending `lose_connection`. Calls user code:
+    /// hold no borrow (see [`FileDescriptor`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Reason::ConnectionDone`] when a `lose_connection` completes; a
+    /// [`Reason::ConnectionLost`] for a write error, or naming the panic when the producer
+    /// panicked. Either way the embedder returns it, and the loop disconnects.
+    pub fn finish_write(&self, step: WriteStep) -> Result<WriteOutcome, Reason> {
+        let (producer, drained) = match step.0 {
+            Step::Done(result) => return result,
+            Step::Resume { producer, drained } => (producer, drained),
+        };
+        let was_resuming = self.resuming.replace(true);
+        let resumed = guard("resume_producing", || producer.resume_producing());
+        self.resuming.set(was_resuming);
+        resumed.map_err(|p| p.reason())?;
+        if !drained {
+            return Ok(WriteOutcome::Blocked);
+        }
+        let st = self.st.borrow();
+        if st.aborted || st.disconnected {
+            // abort_connection from inside resume_producing: the loop reports it.
+            return Ok(WriteOutcome::Drained);
+        }
+        if st.buf.unsent > 0 {
+            // The producer wrote: its write started the writer; go on next pass.
             return Ok(WriteOutcome::More);
         }
         if st.disconnecting && !Self::has_pull_producer(&st) {
             return Err(Reason::ConnectionDone);
         }
-        if st.write_shutdown_requested && !st.write_shut {
-            st.write_shut = true;
-            drop(st);
-            sink.shutdown_write().map_err(Reason::lost)?;
-            return Ok(WriteOutcome::WriteShutdown);
+        drop(st);
+        if self.is_writing() {
+            // The producer asked for the writer without writing (lose_write_connection,
+            // unregister_producer): go round again rather than wait for a writable edge
+            // that will not come.
+            return Ok(WriteOutcome::More);
         }
         Ok(WriteOutcome::Drained)
     }
 
     /// The connection is gone (CONTRACT D7): mark it, drop the buffer, stop and forget the
-    /// producer. Returns `false` if this already happened (so `connection_lost` is
-    /// delivered exactly once).
+    /// producer (a panic in its `stop_producing` is logged). Returns `false` if this
+    /// already happened (so `connection_lost` is delivered exactly once). Calls the
+    /// producer: hold no borrow (see [`FileDescriptor`]).
     pub fn connection_lost(&self) -> bool {
         let producer = {
             let mut st = self.st.borrow_mut();
@@ -612,7 +748,7 @@ impl FileDescriptor {
             st.producer.take()
         };
         if let Some(p) = producer {
-            p.stop_producing();
+            catch_panic("stop_producing", || p.stop_producing());
         }
         true
     }
@@ -621,6 +757,72 @@ impl FileDescriptor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::rc::Rc;
+    use torsion_transport::PullProducer;
+
+    /// A sink that takes everything, and says whether a producer ran while it was lent.
+    struct Sink<'a> {
+        lent: &'a Cell<bool>,
+        taken: usize,
+    }
+
+    impl WriteSink for Sink<'_> {
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            let n = bufs.iter().map(|b| b.len()).sum();
+            self.taken += n;
+            Ok(n)
+        }
+        fn shutdown_write(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct Counting {
+        resumes: Cell<usize>,
+        lent: Rc<Cell<bool>>,
+        resumed_while_lent: Cell<bool>,
+    }
+
+    impl PullProducer for Counting {
+        fn resume_producing(&self) {
+            self.resumes.set(self.resumes.get() + 1);
+            self.resumed_while_lent
+                .set(self.resumed_while_lent.get() | self.lent.get());
+        }
+        fn stop_producing(&self) {}
+    }
+
+    #[test]
+    fn d3_do_write_calls_no_producer_finish_write_resumes_it() {
+        let reactor = Reactor::new().unwrap();
+        let fd = FileDescriptor::new(&reactor);
+        let lent = Rc::new(Cell::new(false));
+        let p = Rc::new(Counting {
+            resumes: Cell::new(0),
+            lent: lent.clone(),
+            resumed_while_lent: Cell::new(false),
+        });
+        fd.register_producer(Producer::Pull(p.clone())).unwrap();
+        assert_eq!(p.resumes.get(), 1, "E1: resumed at registration");
+        fd.write(b"hello");
+        lent.set(true);
+        let mut sink = Sink {
+            lent: &lent,
+            taken: 0,
+        };
+        let step = fd.do_write(&mut sink);
+        assert!(sink.lent.get());
+        lent.set(false);
+        assert_eq!(sink.taken, 5);
+        assert_eq!(p.resumes.get(), 1, "do_write calls no user code");
+        assert!(matches!(fd.finish_write(step), Ok(WriteOutcome::Drained)));
+        assert_eq!(
+            p.resumes.get(),
+            2,
+            "E2: resumed after the drain, by finish_write"
+        );
+        assert!(!p.resumed_while_lent.get());
+    }
 
     #[test]
     fn write_buffer_coalesces_small_and_keeps_large() {

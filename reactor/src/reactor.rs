@@ -1,24 +1,23 @@
-//! The loop: selectables, timers, thread calls, system events, signals (CONTRACT A, B, C).
+//! The loop: the `Reactor` type, registering selectables, one iteration and its dispatch,
+//! timers (CONTRACT A, C). Running, stopping, shutdown, system events and signals are in
+//! [`crate::run`].
 
+use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
 use mio::{Events, Poll, Registry, Token};
 use slab::Slab;
-use std::any::Any;
 
-use torsion_transport::{
-    DelayedCall, ReactorCore, ReactorStateError, ReactorTime, Reason, Signal, TimerQueue,
-};
+use torsion_transport::{DelayedCall, ReactorTime, Reason, TimerQueue};
 
-use crate::error::ReactorError;
-use crate::events::{Event, Phase, TriggerId, Triggers};
+use crate::callback::catch_panic;
+use crate::events::Triggers;
 use crate::selectable::{IoStatus, Selectable};
-use crate::signals::{SignalId, Signals};
+use crate::signals::Signals;
 use crate::thread::{ThreadHandle, ThreadShared};
 
 /// Token of the cross-thread waker.
@@ -48,7 +47,7 @@ struct Arrived {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RunState {
+pub(crate) enum RunState {
     /// Never run, or crashed: `run` may be called.
     Idle,
     Running,
@@ -60,7 +59,7 @@ enum RunState {
 
 pub(crate) struct Inner {
     poll: RefCell<Poll>,
-    registry: Registry,
+    pub(crate) registry: Registry,
     events: RefCell<Events>,
     slab: RefCell<Slab<Entry>>,
     generation: Cell<u32>,
@@ -71,19 +70,19 @@ pub(crate) struct Inner {
     /// The events of one poll, copied out so no borrow of `events` is held while user code
     /// runs; kept between iterations for its capacity.
     arrived: RefCell<Vec<Arrived>>,
-    deferred: RefCell<Vec<(Token, Reason)>>,
-    timers: TimerQueue,
+    pub(crate) deferred: RefCell<Vec<(Token, Reason)>>,
+    pub(crate) timers: TimerQueue,
     origin: Instant,
     pub(crate) thread: std::sync::Arc<ThreadShared>,
-    state: Cell<RunState>,
-    stop_requested: Cell<bool>,
-    crash_requested: Cell<bool>,
-    in_iteration: Cell<bool>,
-    triggers: RefCell<Triggers>,
+    pub(crate) state: Cell<RunState>,
+    pub(crate) stop_requested: Cell<bool>,
+    pub(crate) crash_requested: Cell<bool>,
+    pub(crate) in_iteration: Cell<bool>,
+    pub(crate) triggers: RefCell<Triggers>,
     pub(crate) signals: Signals,
-    install_signal_handlers: Cell<bool>,
-    shutdown_grace: Cell<Duration>,
-    holds: Rc<Cell<usize>>,
+    pub(crate) install_signal_handlers: Cell<bool>,
+    pub(crate) shutdown_grace: Cell<Duration>,
+    pub(crate) holds: Rc<Cell<usize>>,
     extensions: RefCell<Vec<Rc<dyn Any>>>,
 }
 
@@ -136,33 +135,6 @@ impl WeakReactor {
 impl fmt::Debug for WeakReactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("WeakReactor(..)")
-    }
-}
-
-/// Keeps the shutdown flush phase going while alive (see [`Reactor::hold_shutdown`]).
-#[derive(Debug)]
-pub struct ShutdownHold(Rc<Cell<usize>>);
-
-impl Drop for ShutdownHold {
-    fn drop(&mut self) {
-        self.0.set(self.0.get().saturating_sub(1));
-    }
-}
-
-/// Run `f`, catching a panic: log it with `log::error!` naming `what`, and return `None`.
-/// The dispatch boundary every user callback goes through.
-pub fn catch_panic<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(r) => Some(r),
-        Err(panic) => {
-            let msg = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".to_owned());
-            log::error!("{what} panicked: {msg}");
-            None
-        }
     }
 }
 
@@ -557,256 +529,8 @@ impl Reactor {
         ThreadHandle::new(&self.inner.thread)
     }
 
-    // ----- system events -------------------------------------------------------------
-
-    /// Run `f` once when `event` fires, in `phase` (CONTRACT B1).
-    #[doc(alias = "addSystemEventTrigger")]
-    pub fn add_system_event_trigger<F: FnOnce() + 'static>(
-        &self,
-        phase: Phase,
-        event: Event,
-        f: F,
-    ) -> TriggerId {
-        self.inner
-            .triggers
-            .borrow_mut()
-            .add(phase, event, Box::new(f))
-    }
-
-    /// Remove a trigger that has not run (CONTRACT B1).
-    ///
-    /// # Errors
-    ///
-    /// [`ReactorError::UnknownTrigger`] if it is unknown or already ran.
-    #[doc(alias = "removeSystemEventTrigger")]
-    pub fn remove_system_event_trigger(&self, id: TriggerId) -> Result<(), ReactorError> {
-        if self.inner.triggers.borrow_mut().remove(id) {
-            Ok(())
-        } else {
-            Err(ReactorError::UnknownTrigger)
-        }
-    }
-
-    /// Fire `event`: `before` triggers FIFO (including ones added meanwhile), then `during`,
-    /// then `after` (CONTRACT B2). A panicking trigger is logged; firing continues.
-    #[doc(alias = "fireSystemEvent")]
-    pub fn fire_system_event(&self, event: Event) {
-        for phase in [Phase::Before, Phase::During, Phase::After] {
-            loop {
-                let next = self.inner.triggers.borrow_mut().pop(phase, event);
-                match next {
-                    Some(f) => {
-                        catch_panic("a system event trigger", f);
-                    }
-                    None => break,
-                }
-            }
-        }
-    }
-
-    /// Run `f` when the reactor is running: at once if it is, else after `startup`, in
-    /// registration order, before any timer (CONTRACT B3).
-    #[doc(alias = "callWhenRunning")]
-    pub fn call_when_running<F: FnOnce() + 'static>(&self, f: F) {
-        if self.inner.state.get() == RunState::Running {
-            catch_panic("call_when_running", f);
-        } else {
-            self.add_system_event_trigger(Phase::After, Event::Startup, f);
-        }
-    }
-
-    // ----- running -------------------------------------------------------------------
-
-    /// Whether `run` should install SIGINT/SIGTERM handlers that stop the reactor
-    /// (default `true`; CONTRACT B7).
-    pub fn set_install_signal_handlers(&self, yes: bool) {
-        self.inner.install_signal_handlers.set(yes);
-    }
-
-    /// How long shutdown waits for transports to flush and for [`ShutdownHold`]s to be
-    /// released before disconnecting everything (default 5 s; CONTRACT B5).
-    pub fn set_shutdown_grace(&self, grace: Duration) {
-        self.inner.shutdown_grace.set(grace);
-    }
-
-    /// Keep the shutdown flush phase going (up to the grace period) until the returned
-    /// hold is dropped: for work that must finish at shutdown, such as terminating children.
-    pub fn hold_shutdown(&self) -> ShutdownHold {
-        self.inner.holds.set(self.inner.holds.get() + 1);
-        ShutdownHold(self.inner.holds.clone())
-    }
-
-    /// True between `run` starting and shutdown beginning.
-    pub fn running(&self) -> bool {
-        self.inner.state.get() == RunState::Running
-    }
-
-    /// True once `stop` was called and shutdown is in progress or done.
-    pub fn stopping(&self) -> bool {
-        matches!(
-            self.inner.state.get(),
-            RunState::Stopping | RunState::Stopped
-        )
-    }
-
-    /// Ask the loop to stop (CONTRACT B4): only sets a flag; `shutdown` fires at the end of
-    /// the current iteration.
-    ///
-    /// # Errors
-    ///
-    /// [`ReactorError::NotRunning`] if the reactor is not running or already stopping.
-    pub fn stop(&self) -> Result<(), ReactorError> {
-        if self.inner.state.get() != RunState::Running || self.inner.stop_requested.get() {
-            return Err(ReactorError::NotRunning);
-        }
-        self.inner.stop_requested.set(true);
-        self.inner.thread.wake();
-        Ok(())
-    }
-
-    /// Stop the loop at the end of this iteration without shutdown triggers or
-    /// disconnecting anything; `run` may be called again (CONTRACT B6).
-    pub fn crash(&self) {
-        self.inner.crash_requested.set(true);
-        self.inner.thread.wake();
-    }
-
-    /// Run the loop until `stop` (with graceful shutdown) or `crash` (CONTRACT B3–B6).
-    ///
-    /// # Errors
-    ///
-    /// [`ReactorError::NotRestartable`] after a stop; [`ReactorError::AlreadyRunning`] from
-    /// inside the loop.
-    pub fn run(&self) -> Result<(), ReactorError> {
-        match self.inner.state.get() {
-            RunState::Idle if !self.inner.in_iteration.get() => {}
-            RunState::Stopped => return Err(ReactorError::NotRestartable),
-            _ => return Err(ReactorError::AlreadyRunning),
-        }
-        self.inner.state.set(RunState::Running);
-        self.inner.crash_requested.set(false);
-        let stop_ids = if self.inner.install_signal_handlers.get() {
-            self.install_stop_signals()
-        } else {
-            Vec::new()
-        };
-        self.fire_system_event(Event::Startup);
-        loop {
-            if self.inner.crash_requested.replace(false) {
-                self.inner.state.set(RunState::Idle);
-                break;
-            }
-            if self.inner.stop_requested.get() {
-                self.shutdown();
-                break;
-            }
-            self.iteration(None);
-        }
-        for id in stop_ids {
-            self.remove_signal_handler(id);
-        }
-        Ok(())
-    }
-
-    fn install_stop_signals(&self) -> Vec<SignalId> {
-        let mut ids = Vec::new();
-        for sig in [Signal::Int, Signal::Term] {
-            let weak = self.downgrade();
-            match self.on_signal(sig, move || {
-                if let Some(r) = weak.upgrade() {
-                    log::debug!("{sig} received: stopping the reactor");
-                    let _ = r.stop();
-                }
-            }) {
-                Ok(id) => ids.push(id),
-                Err(e) => log::warn!("cannot install a {sig} handler: {e}"),
-            }
-        }
-        ids
-    }
-
-    fn shutdown(&self) {
-        self.inner.state.set(RunState::Stopping);
-        self.fire_system_event_phase(Event::Shutdown, Phase::Before);
-        let deadline = self.now() + self.inner.shutdown_grace.get();
-        while (self.writer_count() > 0 || self.inner.holds.get() > 0)
-            && !self.inner.crash_requested.get()
-        {
-            let now = self.now();
-            if now >= deadline {
-                log::warn!(
-                    "shutdown grace period over with {} writers and {} holds left",
-                    self.writer_count(),
-                    self.inner.holds.get()
-                );
-                break;
-            }
-            self.iteration(Some(deadline - now));
-        }
-        self.inner.deferred.borrow_mut().clear();
-        for sel in self.remove_all() {
-            catch_panic("connection_lost at shutdown", || {
-                sel.connection_lost(Reason::lost_because("the reactor shut down"))
-            });
-        }
-        self.fire_system_event_phase(Event::Shutdown, Phase::During);
-        self.fire_system_event_phase(Event::Shutdown, Phase::After);
-        self.inner.state.set(RunState::Stopped);
-    }
-
-    fn fire_system_event_phase(&self, event: Event, phase: Phase) {
-        loop {
-            let next = self.inner.triggers.borrow_mut().pop(phase, event);
-            match next {
-                Some(f) => {
-                    catch_panic("a system event trigger", f);
-                }
-                None => break,
-            }
-        }
-    }
-
-    /// Run one iteration without `run` (CONTRACT A12): thread calls, due timers, one poll
-    /// waiting at most `timeout` (less if a timer is due sooner), dispatch. Does not fire
-    /// `startup`. Nested calls from inside a callback are refused.
-    ///
-    /// # Errors
-    ///
-    /// [`ReactorError::AlreadyRunning`] from inside the loop.
-    pub fn iterate(&self, timeout: Duration) -> Result<(), ReactorError> {
-        if self.inner.in_iteration.get() {
-            return Err(ReactorError::AlreadyRunning);
-        }
-        self.iteration(Some(timeout));
-        Ok(())
-    }
-
-    /// Iterate until `condition()` holds or `timeout` passes; for tests and embedding.
-    ///
-    /// # Errors
-    ///
-    /// [`ReactorError::TimedOut`] if the deadline passed first;
-    /// [`ReactorError::AlreadyRunning`] from inside the loop.
-    pub fn run_until(
-        &self,
-        mut condition: impl FnMut() -> bool,
-        timeout: Duration,
-    ) -> Result<(), ReactorError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if condition() {
-                return Ok(());
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(ReactorError::TimedOut);
-            }
-            self.iterate((deadline - now).min(Duration::from_millis(100)))?;
-        }
-    }
-
     /// One iteration (CONTRACT A4).
-    fn iteration(&self, max_timeout: Option<Duration>) {
+    pub(crate) fn iteration(&self, max_timeout: Option<Duration>) {
         self.inner.in_iteration.set(true);
         self.inner.thread.run_queued();
         self.run_timers();
@@ -918,38 +642,6 @@ impl Reactor {
         }
         self.inner.in_iteration.set(false);
     }
-
-    // ----- signals -------------------------------------------------------------------
-
-    /// Call `f` from the loop each time `signal` arrives (SIGHUP reload, SIGUSR1 ...). The
-    /// handler only writes to a self-pipe and chains to the previous handler (CONTRACT B7).
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` for SIGKILL, SIGSTOP or a signal this system lacks; the OS error if
-    /// the handler or pipe cannot be set up.
-    pub fn on_signal<F: FnMut() + 'static>(&self, signal: Signal, f: F) -> io::Result<SignalId> {
-        self.inner
-            .signals
-            .add(&self.inner.registry, SIGNAL_TOKEN, signal, Box::new(f))
-    }
-
-    /// Stop calling the callback registered as `id`. A no-op for an unknown id.
-    pub fn remove_signal_handler(&self, id: SignalId) {
-        self.inner.signals.remove(id);
-    }
-
-    fn dispatch_signals(&self) {
-        for (signal, cb) in self.inner.signals.arrived() {
-            log::debug!("signal {signal} dispatched");
-            match cb.try_borrow_mut() {
-                Ok(mut f) => {
-                    catch_panic("a signal callback", &mut *f);
-                }
-                Err(_) => log::warn!("signal callback for {signal} is already running; skipped"),
-            }
-        }
-    }
 }
 
 impl Drop for Inner {
@@ -961,20 +653,6 @@ impl Drop for Inner {
         for e in entries {
             let _ = e.sel.deregister(&self.registry);
         }
-    }
-}
-
-impl ReactorCore for Reactor {
-    fn running(&self) -> bool {
-        Reactor::running(self)
-    }
-
-    fn stop(&self) -> Result<(), ReactorStateError> {
-        Reactor::stop(self).map_err(|_| ReactorStateError::NotRunning)
-    }
-
-    fn call_when_running_boxed(&self, f: Box<dyn FnOnce()>) {
-        Reactor::call_when_running(self, f);
     }
 }
 

@@ -54,7 +54,11 @@ pub trait Selectable {
     /// [`read_connection_lost`](Self::read_connection_lost).
     fn do_read(&self) -> Result<IoStatus, Reason>;
 
-    /// The fd is writable. Write until `WouldBlock` or the buffer is empty.
+    /// The fd is writable. Write until `WouldBlock` or the buffer is empty. A selectable
+    /// embedding a [`FileDescriptor`](crate::FileDescriptor) borrows its fd for
+    /// [`FileDescriptor::do_write`](crate::FileDescriptor::do_write) only, and calls
+    /// [`finish_write`](crate::FileDescriptor::finish_write) (which may run a producer)
+    /// after releasing it.
     ///
     /// # Errors
     ///

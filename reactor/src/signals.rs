@@ -20,10 +20,27 @@ pub struct SignalId(u64);
 
 pub(crate) type SignalCallback = Rc<RefCell<Box<dyn FnMut()>>>;
 
+/// Who registered a signal callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SignalRole {
+    /// `Reactor::on_signal`.
+    User,
+    /// `run`'s stop on SIGINT/SIGTERM: runs only while no user callback watches the signal.
+    Default,
+}
+
+struct Registration {
+    id: SignalId,
+    signum: i32,
+    signal: Signal,
+    role: SignalRole,
+    callback: SignalCallback,
+}
+
 #[derive(Default)]
 pub(crate) struct Signals {
     slot: RefCell<Option<Slot>>,
-    callbacks: RefCell<Vec<(SignalId, i32, Signal, SignalCallback)>>,
+    callbacks: RefCell<Vec<Registration>>,
     next: std::cell::Cell<u64>,
 }
 
@@ -42,6 +59,7 @@ impl Signals {
         token: Token,
         signal: Signal,
         f: Box<dyn FnMut()>,
+        role: SignalRole,
     ) -> io::Result<SignalId> {
         let signum = signal_number(signal)?;
         let mut slot = self.slot.borrow_mut();
@@ -55,39 +73,55 @@ impl Signals {
         }
         self.next.set(self.next.get() + 1);
         let id = SignalId(self.next.get());
-        self.callbacks
-            .borrow_mut()
-            .push((id, signum, signal, Rc::new(RefCell::new(f))));
+        self.callbacks.borrow_mut().push(Registration {
+            id,
+            signum,
+            signal,
+            role,
+            callback: Rc::new(RefCell::new(f)),
+        });
         Ok(id)
     }
 
     pub(crate) fn remove(&self, id: SignalId) {
         let mut cbs = self.callbacks.borrow_mut();
-        let Some(i) = cbs.iter().position(|c| c.0 == id) else {
+        let Some(i) = cbs.iter().position(|c| c.id == id) else {
             return;
         };
-        let (_, signum, _, _) = cbs.remove(i);
-        if !cbs.iter().any(|c| c.1 == signum) {
+        let signum = cbs.remove(i).signum;
+        if !cbs.iter().any(|c| c.signum == signum) {
             if let Some(s) = self.slot.borrow().as_ref() {
                 s.unwatch(signum);
             }
         }
     }
 
-    /// The callbacks to run for the signals that arrived, in arrival order.
+    /// The callbacks to run for the signals that arrived, in arrival order: for each
+    /// signal, its user callbacks, or its default ones if it has no user callback.
+    /// Cloned out, so no borrow is held while they run.
     pub(crate) fn arrived(&self) -> Vec<(Signal, SignalCallback)> {
         let nums = match self.slot.borrow().as_ref() {
             Some(s) => s.take_arrived(),
             None => return Vec::new(),
         };
         let cbs = self.callbacks.borrow();
-        nums.into_iter()
-            .flat_map(|n| {
+        let mut out = Vec::new();
+        for n in nums {
+            let overridden = cbs
+                .iter()
+                .any(|c| c.signum == n && c.role == SignalRole::User);
+            let role = if overridden {
+                SignalRole::User
+            } else {
+                SignalRole::Default
+            };
+            out.extend(
                 cbs.iter()
-                    .filter(move |c| c.1 == n)
-                    .map(|c| (c.2, c.3.clone()))
-            })
-            .collect()
+                    .filter(|c| c.signum == n && c.role == role)
+                    .map(|c| (c.signal, c.callback.clone())),
+            );
+        }
+        out
     }
 
     pub(crate) fn release(&self, registry: &Registry) {

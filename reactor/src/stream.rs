@@ -9,9 +9,11 @@ use std::rc::{Rc, Weak};
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
 use torsion_transport::{
-    Address, Consumer, Producer, ProducerError, Protocol, PushProducer, Reason, Transport,
+    Address, Consumer, HalfCloseableProtocol, Producer, ProducerError, Protocol, PushProducer,
+    Reason, Transport,
 };
 
+use crate::callback::{catch_panic, guard};
 use crate::fdesc::{FileDescriptor, WriteOutcome, WriteSink};
 use crate::reactor::{READ_BUDGET, Reactor};
 use crate::selectable::{IoStatus, Selectable};
@@ -143,16 +145,17 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
         t.fd.set_token(token);
         log::debug!("connection made: {} -> {}", t.host, t.peer);
         let as_transport: Rc<dyn Transport> = t.clone();
-        let made = crate::reactor::catch_panic("connection_made", || {
-            if let Ok(mut p) = t.protocol.try_borrow_mut() {
-                if let Some(p) = p.as_mut() {
-                    p.connection_made(as_transport);
-                }
-            }
-        });
-        if made.is_none() {
-            // A panic in user code closes only this connection (DESIGN, errors).
-            reactor.disconnect_later(token, Reason::lost_because("connection_made panicked"));
+        let made = match t.protocol.try_borrow_mut() {
+            Ok(mut p) => match p.as_mut() {
+                Some(p) => guard("connection_made", || p.connection_made(as_transport)),
+                None => Ok(()),
+            },
+            Err(_) => Ok(()),
+        };
+        if let Err(panicked) = made {
+            // A panic in user code closes only this connection, from the loop (DESIGN,
+            // errors); connection_lost still comes.
+            t.fd.abort_with(panicked.reason());
             return Ok(t);
         }
         if !t.fd.disconnecting() && !t.fd.disconnected() {
@@ -166,24 +169,55 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
         &self.fd
     }
 
-    /// Run `f` on the socket (to set options), if it is still open.
+    /// Run `f` on the socket (to set options), if it is still open. `None` once closed
+    /// (and, never in practice, while the socket is borrowed for a system call).
     pub fn with_socket<R>(&self, f: impl FnOnce(&S) -> R) -> Option<R> {
-        self.sock.borrow().as_ref().map(f)
+        let sock = self.sock.try_borrow().ok()?;
+        sock.as_ref().map(f)
     }
 
-    fn deliver(&self, data: &[u8]) {
+    /// `data_received`, through the funnel; a panic becomes the reason to disconnect.
+    fn deliver(&self, data: &[u8]) -> Result<(), Reason> {
         match self.protocol.try_borrow_mut() {
             Ok(mut p) => {
-                if let Some(p) = p.as_mut() {
-                    p.data_received(data);
-                }
+                let Some(p) = p.as_mut() else {
+                    return Ok(());
+                };
+                guard("data_received", || p.data_received(data)).map_err(|e| e.reason())
             }
-            Err(_) => log::warn!(
-                "{}: protocol busy; {} bytes dropped",
-                self.describe(),
-                data.len()
-            ),
+            Err(_) => {
+                log::warn!(
+                    "{}: protocol busy; {} bytes dropped",
+                    self.describe(),
+                    data.len()
+                );
+                Ok(())
+            }
         }
+    }
+
+    /// Call `f` on the protocol as a half-closeable one, through the funnel. `Ok(false)`
+    /// if it is not half-closeable (or gone); a panic is returned as the reason to
+    /// disconnect.
+    fn half_close_callback(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut dyn HalfCloseableProtocol),
+    ) -> Result<bool, Reason> {
+        let Ok(mut p) = self.protocol.try_borrow_mut() else {
+            return Ok(false);
+        };
+        let Some(p) = p.as_mut() else {
+            return Ok(false);
+        };
+        guard(what, || match p.as_half_closeable() {
+            Some(hc) => {
+                f(hc);
+                true
+            }
+            None => false,
+        })
+        .map_err(|e| e.reason())
     }
 
     fn read_once(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -200,7 +234,7 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
             }
             match self.read_once(buf) {
                 Ok(0) => return Err(Reason::ConnectionDone),
-                Ok(n) => self.deliver(&buf[..n]),
+                Ok(n) => self.deliver(&buf[..n])?,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(IoStatus::Blocked),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Reason::lost(e)),
@@ -233,25 +267,25 @@ impl<S: StreamSocket + 'static> Selectable for StreamTransport<S> {
     }
 
     fn do_write(&self) -> Result<IoStatus, Reason> {
-        let outcome = {
+        // The socket is borrowed for the system calls only; the producer (user code) is
+        // resumed by `finish_write` after the borrow is released.
+        let step = {
             let mut sock = self.sock.borrow_mut();
             let Some(s) = sock.as_mut() else {
                 return Ok(IoStatus::Blocked);
             };
-            self.fd.do_write(&mut Sink(s))?
+            self.fd.do_write(&mut Sink(s))
         };
-        match outcome {
+        match self.fd.finish_write(step)? {
             WriteOutcome::Blocked | WriteOutcome::Drained => Ok(IoStatus::Blocked),
             WriteOutcome::More => Ok(IoStatus::More),
             WriteOutcome::WriteShutdown => {
                 if self.read_lost.get() {
                     return Err(Reason::ConnectionDone);
                 }
-                if let Ok(mut p) = self.protocol.try_borrow_mut() {
-                    if let Some(hc) = p.as_mut().and_then(|p| p.as_half_closeable()) {
-                        hc.write_connection_lost();
-                    }
-                }
+                self.half_close_callback("write_connection_lost", |hc| {
+                    hc.write_connection_lost();
+                })?;
                 Ok(IoStatus::Blocked)
             }
         }
@@ -261,31 +295,47 @@ impl<S: StreamSocket + 'static> Selectable for StreamTransport<S> {
         if self.fd.write_shut() || self.fd.disconnecting() {
             return false;
         }
-        let Ok(mut p) = self.protocol.try_borrow_mut() else {
-            return false;
-        };
-        match p.as_mut().and_then(|p| p.as_half_closeable()) {
-            Some(hc) => {
-                self.read_lost.set(true);
-                hc.read_connection_lost();
+        let read_lost = &self.read_lost;
+        match self.half_close_callback("read_connection_lost", |hc| {
+            read_lost.set(true);
+            hc.read_connection_lost();
+        }) {
+            Ok(handled) => handled,
+            Err(reason) => {
+                // Handled, in that the loop must not disconnect with a clean reason now:
+                // it disconnects with the one naming the panic, at the end of this pass.
+                self.fd.abort_with(reason);
                 true
             }
-            None => false,
         }
     }
 
+    /// Cleanup first, then the user's callbacks, each through the funnel: a panic in the
+    /// protocol's `connection_lost` skips neither the factory's `client_connection_lost`
+    /// nor dropping the protocol, and the socket is closed before either runs.
     fn connection_lost(&self, reason: Reason) {
         if !self.fd.connection_lost() {
             return;
         }
-        drop(self.sock.borrow_mut().take());
-        let protocol = self.protocol.borrow_mut().take();
+        match self.sock.try_borrow_mut() {
+            Ok(mut sock) => drop(sock.take()),
+            Err(_) => log::warn!("{}: socket busy at connection_lost", self.describe()),
+        }
+        let protocol = match self.protocol.try_borrow_mut() {
+            Ok(mut p) => p.take(),
+            Err(_) => {
+                log::warn!("{}: protocol busy at connection_lost", self.describe());
+                None
+            }
+        };
         if let Some(mut p) = protocol {
-            p.connection_lost(reason.clone());
+            catch_panic("connection_lost", || p.connection_lost(reason.clone()));
+            // Dropping the protocol runs its Drop: user code too.
+            catch_panic("dropping the protocol", move || drop(p));
         }
         let hook = self.on_lost.borrow_mut().take();
         if let Some(hook) = hook {
-            hook(reason);
+            catch_panic("client_connection_lost", move || hook(reason));
         }
     }
 

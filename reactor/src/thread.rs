@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use mio::{Registry, Token, Waker};
 
+use crate::callback::catch_panic;
 use crate::error::ReactorGone;
-use crate::reactor::catch_panic;
 
 type ThreadCall = Box<dyn FnOnce() + Send>;
 

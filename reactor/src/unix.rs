@@ -40,10 +40,11 @@ use torsion_transport::{
     UnixListenOptions,
 };
 
+use crate::connector::{ConnectingStream, StreamConnector};
+use crate::port::{DEFAULT_BACKLOG, Port, StreamListener};
 use crate::reactor::Reactor;
 use crate::stream::StreamTransport;
 use crate::sys::net as sysnet;
-use crate::tcp::{ConnectingStream, DEFAULT_BACKLOG, Port, StreamConnector, StreamListener};
 
 /// A Unix-socket listening port.
 pub type UnixPort = Port<mio::net::UnixListener>;

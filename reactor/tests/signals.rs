@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 #[cfg(unix)]
-use torsion_reactor::{Event, Phase, Reactor};
+use torsion_reactor::{Event, Phase, Reactor, SignalId};
 #[cfg(unix)]
 use torsion_transport::Signal;
 
@@ -54,6 +54,95 @@ fn b7_sigterm_and_sigint_stop_a_running_reactor() {
         assert!(shut.get(), "{sig}: shutdown fired");
         assert!(!guard.called());
     }
+}
+
+/// A supervisor handling SIGTERM (to forward it to its child) is not stopped by it: its
+/// callback replaces `run`'s default stop. Once the callback is removed, the signal stops
+/// the reactor again.
+#[cfg(unix)]
+fn b7_on_signal_for_term_or_int_replaces_the_default_stop_until_removed() {
+    for sig in [Signal::Term, Signal::Int] {
+        let r = Reactor::new().unwrap();
+        let hits = Rc::new(Cell::new(0));
+        let survived = Rc::new(Cell::new(false));
+        let id: Rc<Cell<Option<SignalId>>> = Rc::new(Cell::new(None));
+        let (h, r2, id2, sv) = (hits.clone(), r.clone(), id.clone(), survived.clone());
+        let handler = r
+            .on_signal(sig, move || {
+                h.set(h.get() + 1);
+                // Still running well after the signal: then drop the override and send
+                // the signal again, which must now stop the reactor.
+                let (r3, id3, sv3) = (r2.clone(), id2.clone(), sv.clone());
+                r2.call_later(Duration::from_millis(50), move || {
+                    sv3.set(r3.running());
+                    assert!(
+                        r3.running(),
+                        "{sig}: the handled signal did not stop the reactor"
+                    );
+                    if let Some(id) = id3.take() {
+                        r3.remove_signal_handler(id);
+                    }
+                    raise(sig);
+                });
+            })
+            .unwrap();
+        id.set(Some(handler));
+        let shut = Rc::new(Cell::new(false));
+        let s = shut.clone();
+        r.add_system_event_trigger(Phase::After, Event::Shutdown, move || s.set(true));
+        r.call_when_running(move || raise(sig));
+        let guard = r.call_later(DEADLINE, || panic!("the default stop did not come back"));
+        r.run().unwrap();
+        assert_eq!(
+            hits.get(),
+            1,
+            "{sig}: the callback ran once, the second time it was gone"
+        );
+        assert!(shut.get(), "{sig}: the default stop shut the reactor down");
+        assert!(!guard.called());
+    }
+}
+
+/// As in Twisted, `run` leaves a SIGINT the process inherited as ignored alone: a
+/// background job of a non-interactive shell is not stopped by it.
+#[cfg(unix)]
+fn b7_run_leaves_an_inherited_sig_ign_for_sigint_alone() {
+    let n = Signal::Int.as_raw().unwrap();
+    // SAFETY: a zeroed sigaction with SIG_IGN and an empty mask is valid to install.
+    unsafe {
+        let mut ign: libc::sigaction = std::mem::zeroed();
+        ign.sa_sigaction = libc::SIG_IGN;
+        assert_eq!(libc::sigaction(n, &ign, std::ptr::null_mut()), 0);
+    }
+    let r = Reactor::new().unwrap();
+    let by_timer = Rc::new(Cell::new(false));
+    let (bt, r2) = (by_timer.clone(), r.clone());
+    r.call_when_running(move || {
+        raise(Signal::Int);
+        let r3 = r2.clone();
+        r2.call_later(Duration::from_millis(100), move || {
+            bt.set(true);
+            r3.stop().unwrap();
+        });
+    });
+    r.run().unwrap();
+    assert!(
+        by_timer.get(),
+        "SIGINT stopped the reactor although it was ignored"
+    );
+    // SAFETY: querying the current action; then restoring the default for later tests.
+    let now = unsafe {
+        let mut cur: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(n, std::ptr::null(), &mut cur), 0);
+        let dfl: libc::sigaction = std::mem::zeroed();
+        assert_eq!(libc::sigaction(n, &dfl, std::ptr::null_mut()), 0);
+        cur.sa_sigaction
+    };
+    assert_eq!(
+        now,
+        libc::SIG_IGN,
+        "the inherited disposition is left in place"
+    );
 }
 
 #[cfg(unix)]
@@ -196,6 +285,14 @@ fn i1_sigpipe_at_its_default_is_ignored_so_epipe_is_an_error() {
 #[cfg(unix)]
 fn main() {
     let tests: &[(&str, fn())] = &[
+        (
+            "b7_run_leaves_an_inherited_sig_ign_for_sigint_alone",
+            b7_run_leaves_an_inherited_sig_ign_for_sigint_alone,
+        ),
+        (
+            "b7_on_signal_for_term_or_int_replaces_the_default_stop_until_removed",
+            b7_on_signal_for_term_or_int_replaces_the_default_stop_until_removed,
+        ),
         (
             "b7_on_signal_runs_the_callback_from_the_loop_not_the_handler",
             b7_on_signal_runs_the_callback_from_the_loop_not_the_handler,

@@ -31,26 +31,39 @@ impl fmt::Display for TimerError {
 
 impl std::error::Error for TimerError {}
 
-/// Errors of [`ReactorCore`](crate::ReactorCore) operations (CONTRACT B4, B6).
+/// Errors of reactor control operations (CONTRACT B1, B4, B6): [`ReactorCore`](crate::ReactorCore)
+/// and the real reactor's own `run`/`iterate`/`run_until`/`remove_system_event_trigger`
+/// (which `torsion_reactor` re-exports as `ReactorError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReactorStateError {
     /// `stop` while not running or already stopping (Twisted's `ReactorNotRunning`).
     NotRunning,
-    /// `run` while running.
+    /// `run` (or `iterate`) from inside the running loop.
     AlreadyRunning,
-    /// `run` after a stop (Twisted's `ReactorNotRestartable`).
+    /// `run` after a stop; a stopped reactor cannot run again (Twisted's
+    /// `ReactorNotRestartable`). A crashed one can.
     NotRestartable,
+    /// `remove_system_event_trigger` with an id that is unknown or already ran.
+    UnknownTrigger,
+    /// `run_until` reached its deadline before the condition held.
+    TimedOut,
 }
 
 impl fmt::Display for ReactorStateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ReactorStateError::NotRunning => "the reactor is not running (or is already stopping)",
-            ReactorStateError::AlreadyRunning => "the reactor is already running",
+            ReactorStateError::AlreadyRunning => {
+                "the reactor is already running (run and iterate cannot be nested inside a callback)"
+            }
             ReactorStateError::NotRestartable => {
                 "the reactor was stopped and cannot be restarted; create a new one"
             }
+            ReactorStateError::UnknownTrigger => {
+                "no such system event trigger (it was removed or has already run)"
+            }
+            ReactorStateError::TimedOut => "the condition did not hold before the deadline",
         })
     }
 }

@@ -33,7 +33,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::{Rc, Weak};
 
-use torsion_reactor::Reactor;
+use torsion_reactor::{Reactor, catch_panic};
 use torsion_transport::{
     Address, Consumer, Producer, ProducerError, Protocol, PushProducer, Reason, Transport,
 };
@@ -136,10 +136,10 @@ impl StandardIo {
         *me.reader.borrow_mut() = Some(reader.clone());
         *me.writer.borrow_mut() = writer;
         let t: Rc<dyn Transport> = me.clone();
-        if let Ok(mut p) = me.protocol.try_borrow_mut() {
-            if let Some(p) = p.as_mut() {
-                p.connection_made(t);
-            }
+        if !me.call("connection_made", |p| p.connection_made(t)) {
+            // CONTRACT C5: a panic closes this transport; connection_lost still comes.
+            me.abort_connection();
+            return Ok(me);
         }
         if !me.writer_disconnecting() {
             reader.start_reading();
@@ -216,6 +216,20 @@ impl StandardIo {
                 .is_none_or(|w| w.file_descriptor().disconnecting())
     }
 
+    /// Call the protocol through the funnel (CONTRACT C5): no borrow of ours held but the
+    /// protocol's own, a panic caught and logged. `false` if it panicked. A call while the
+    /// protocol is already on the stack is dropped with a `warn!` (never a nested call).
+    fn call(&self, what: &'static str, f: impl FnOnce(&mut dyn Protocol)) -> bool {
+        let Ok(mut guard) = self.protocol.try_borrow_mut() else {
+            log::warn!("StandardIo: {what} while the protocol is busy; not delivered");
+            return true;
+        };
+        match guard.as_mut() {
+            Some(p) => catch_panic(what, || f(p.as_mut())).is_some(),
+            None => true,
+        }
+    }
+
     fn maybe_lost(&self) {
         if self.lost.get() || self.reader.borrow().is_some() || self.writer.borrow().is_some() {
             return;
@@ -226,19 +240,22 @@ impl StandardIo {
             .borrow_mut()
             .take()
             .unwrap_or(Reason::ConnectionDone);
-        let protocol = self.protocol.borrow_mut().take();
-        if let Some(mut p) = protocol {
-            p.connection_lost(reason);
-        }
+        self.call("connection_lost", |p| p.connection_lost(reason));
+        // Dropped outside every borrow: breaks the transport <-> protocol cycle.
+        let protocol = self
+            .protocol
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut p| p.take());
+        catch_panic("protocol drop", || drop(protocol));
     }
 }
 
 impl Owner for StandardIo {
     fn data_received(&self, data: &[u8]) {
-        if let Ok(mut p) = self.protocol.try_borrow_mut() {
-            if let Some(p) = p.as_mut() {
-                p.data_received(data);
-            }
+        if !self.call("data_received", |p| p.data_received(data)) {
+            // A panic closes this transport only (DESIGN, errors).
+            self.abort_connection();
         }
     }
 
@@ -248,20 +265,27 @@ impl Owner for StandardIo {
         }
         if !write_side {
             self.reader.borrow_mut().take();
-            let half = self.write_side
-                && !self.writer_disconnecting()
-                && self.protocol.try_borrow_mut().is_ok_and(|mut p| {
-                    match p.as_mut().and_then(|p| p.as_half_closeable()) {
-                        Some(hc) => {
-                            hc.read_connection_lost();
-                            true
-                        }
-                        None => false,
+            let mut half = false;
+            if self.write_side && !self.writer_disconnecting() {
+                let ok = self.call("read_connection_lost", |p| {
+                    if let Some(hc) = p.as_half_closeable() {
+                        half = true;
+                        hc.read_connection_lost();
                     }
                 });
+                half &= ok;
+            }
             if !half {
                 if let Some(w) = self.writer() {
-                    w.lose_connection();
+                    let fd = w.file_descriptor();
+                    if !fd.disconnecting() && matches!(fd.producer(), Some(Producer::Pull(_))) {
+                        // The end of input ends the connection, as EOF on a socket does. A
+                        // pull producer would hold a flush-then-close open for ever (E2), so
+                        // the write side closes now and the producer is stopped with it.
+                        fd.abort_with(Reason::ConnectionDone);
+                    } else {
+                        w.lose_connection();
+                    }
                 }
             }
         } else {
@@ -270,11 +294,11 @@ impl Owner for StandardIo {
             if let Some(r) = reader {
                 if reason.is_clean() {
                     // The write side was half-closed (CONTRACT D6): reading goes on.
-                    if let Ok(mut p) = self.protocol.try_borrow_mut() {
-                        if let Some(hc) = p.as_mut().and_then(|p| p.as_half_closeable()) {
+                    self.call("write_connection_lost", |p| {
+                        if let Some(hc) = p.as_half_closeable() {
                             hc.write_connection_lost();
                         }
-                    }
+                    });
                 } else {
                     r.close();
                 }

@@ -174,13 +174,15 @@ impl Selectable for StdoutWriter {
     }
 
     fn do_write(&self) -> Result<IoStatus, Reason> {
-        let outcome = {
+        let step = {
             let file = self.file.borrow();
             let Some(f) = file.as_ref() else {
                 return Ok(IoStatus::Blocked);
             };
-            self.fd.do_write(&mut Sink(f))?
+            self.fd.do_write(&mut Sink(f))
         };
+        // The borrow is released: resuming the producer may close this very file.
+        let outcome = self.fd.finish_write(step)?;
         match outcome {
             WriteOutcome::More => Ok(IoStatus::More),
             // The write side shuts down by closing: the half-close is complete.

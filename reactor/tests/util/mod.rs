@@ -57,6 +57,7 @@ pub struct Recorder {
     on_data: Option<DataHook>,
     on_lost: Option<Hook>,
     on_read_lost: Option<Hook>,
+    on_write_lost: Option<Hook>,
     half_close: bool,
     echo: bool,
     keep_data: bool,
@@ -71,6 +72,7 @@ impl Recorder {
             on_data: None,
             on_lost: None,
             on_read_lost: None,
+            on_write_lost: None,
             half_close: false,
             echo: false,
             keep_data: true,
@@ -90,6 +92,11 @@ impl Recorder {
     }
     pub fn on_read_lost(mut self, f: impl FnMut(&Rc<dyn Transport>, &Shared) + 'static) -> Self {
         self.on_read_lost = Some(Box::new(f));
+        self.half_close = true;
+        self
+    }
+    pub fn on_write_lost(mut self, f: impl FnMut(&Rc<dyn Transport>, &Shared) + 'static) -> Self {
+        self.on_write_lost = Some(Box::new(f));
         self.half_close = true;
         self
     }
@@ -171,6 +178,9 @@ impl HalfCloseableProtocol for Recorder {
     }
     fn write_connection_lost(&mut self) {
         self.log.borrow_mut().write_lost += 1;
+        if let (Some(f), Some(t)) = (&mut self.on_write_lost, self.transport.clone()) {
+            f(&t, &self.log);
+        }
     }
 }
 

@@ -69,10 +69,12 @@
 //! reactor iterates with a short timeout).
 
 mod probe;
+mod reentry;
 mod timer;
 mod transport;
 
-pub use probe::{Probe, ProbeProducer, ProducerCall};
+pub use probe::{DataHook, LostHook, MadeHook, Probe, ProbeProducer, ProducerCall, ResumeHook};
+pub use reentry::*;
 pub use timer::*;
 pub use transport::*;
 

@@ -12,6 +12,8 @@ use torsion_transport::{
 pub type MadeHook = Box<dyn FnMut(&Rc<dyn Transport>)>;
 /// A hook run inside `data_received`, after the data is recorded.
 pub type DataHook = Box<dyn FnMut(&Rc<dyn Transport>, &[u8])>;
+/// A hook run inside `connection_lost`, after the reason is recorded.
+pub type LostHook = Box<dyn FnMut(&Rc<dyn Transport>, &Reason)>;
 
 #[derive(Default)]
 struct Record {
@@ -30,6 +32,7 @@ struct ProbeProtocol {
     half_closeable: bool,
     on_made: Option<MadeHook>,
     on_data: Option<DataHook>,
+    on_lost: Option<LostHook>,
 }
 
 impl ProbeProtocol {
@@ -75,7 +78,14 @@ impl Protocol for ProbeProtocol {
 
     fn connection_lost(&mut self, reason: Reason) {
         self.enter();
-        self.record.borrow_mut().lost.push(reason);
+        let transport = {
+            let mut r = self.record.borrow_mut();
+            r.lost.push(reason.clone());
+            r.transport.clone()
+        };
+        if let (Some(hook), Some(t)) = (&mut self.on_lost, transport) {
+            hook(&t, &reason);
+        }
         self.leave();
     }
 
@@ -142,6 +152,22 @@ impl Probe {
                 half_closeable,
                 on_made,
                 on_data,
+                on_lost: None,
+            }),
+            Probe { record },
+        )
+    }
+
+    /// A plain probe protocol running `on_lost` inside `connection_lost`, and its view.
+    pub fn with_lost_hook(on_lost: LostHook) -> (Box<dyn Protocol>, Probe) {
+        let record = Rc::new(RefCell::new(Record::default()));
+        (
+            Box::new(ProbeProtocol {
+                record: record.clone(),
+                half_closeable: false,
+                on_made: None,
+                on_data: None,
+                on_lost: Some(on_lost),
             }),
             Probe { record },
         )

@@ -8,21 +8,21 @@ use super::{ContractHarness, DEFAULT_MAX_STEPS, Probe, ProbeProducer, ProducerCa
 use crate::ChunkProducer;
 
 /// Budget for waits that move a lot of data.
-const BULK_STEPS: usize = DEFAULT_MAX_STEPS * 10;
+pub(super) const BULK_STEPS: usize = DEFAULT_MAX_STEPS * 10;
 /// Steps taken to show that something does *not* happen.
-const QUIET_STEPS: usize = 20;
+pub(super) const QUIET_STEPS: usize = 20;
 /// The chunk written while filling a buffer.
-const FILL_CHUNK: usize = 16 * 1024;
+pub(super) const FILL_CHUNK: usize = 16 * 1024;
 /// At most this many chunks (64 MiB) are written to fill a buffer.
-const FILL_LIMIT: usize = 4096;
+pub(super) const FILL_LIMIT: usize = 4096;
 
-fn skip(item: &str, claim: &str) {
+pub(super) fn skip(item: &str, claim: &str) {
     log::info!("contract: {item} skipped: the implementation does not claim {claim}");
 }
 
 /// Connect `protocol` and wait for its `connection_made`.
 #[track_caller]
-fn connect<H: ContractHarness + ?Sized>(
+pub(super) fn connect<H: ContractHarness + ?Sized>(
     h: &mut H,
     made: (Box<dyn torsion_transport::Protocol>, Probe),
 ) -> (Probe, Rc<dyn Transport>) {
@@ -42,7 +42,10 @@ fn connect<H: ContractHarness + ?Sized>(
 
 /// Step until the peer saw the close, collecting what it received.
 #[track_caller]
-fn collect_until_peer_closed<H: ContractHarness + ?Sized>(h: &mut H, what: &str) -> Vec<u8> {
+pub(super) fn collect_until_peer_closed<H: ContractHarness + ?Sized>(
+    h: &mut H,
+    what: &str,
+) -> Vec<u8> {
     let mut got = Vec::new();
     run_until(h, what, BULK_STEPS, |h| {
         got.extend(h.peer_received());
@@ -54,7 +57,11 @@ fn collect_until_peer_closed<H: ContractHarness + ?Sized>(h: &mut H, what: &str)
 
 /// Step until the peer received `n` bytes, returning them.
 #[track_caller]
-fn collect_bytes<H: ContractHarness + ?Sized>(h: &mut H, what: &str, n: usize) -> Vec<u8> {
+pub(super) fn collect_bytes<H: ContractHarness + ?Sized>(
+    h: &mut H,
+    what: &str,
+    n: usize,
+) -> Vec<u8> {
     let mut got = Vec::new();
     run_until(h, what, BULK_STEPS, |h| {
         got.extend(h.peer_received());
@@ -64,7 +71,11 @@ fn collect_bytes<H: ContractHarness + ?Sized>(h: &mut H, what: &str, n: usize) -
 }
 
 #[track_caller]
-fn wait_lost<H: ContractHarness + ?Sized>(h: &mut H, probe: &Probe, what: &str) -> Reason {
+pub(super) fn wait_lost<H: ContractHarness + ?Sized>(
+    h: &mut H,
+    probe: &Probe,
+    what: &str,
+) -> Reason {
     run_until(h, what, BULK_STEPS, |_| probe.lost_count() > 0);
     for _ in 0..QUIET_STEPS {
         h.step();
@@ -87,7 +98,7 @@ fn wait_lost<H: ContractHarness + ?Sized>(h: &mut H, probe: &Probe, what: &str) 
 /// Write chunks with the peer not reading until `producer` is paused; returns the bytes
 /// written. Fails if the pause comes during a step instead of inside a write (D4).
 #[track_caller]
-fn fill_until_paused<H: ContractHarness + ?Sized>(
+pub(super) fn fill_until_paused<H: ContractHarness + ?Sized>(
     h: &mut H,
     t: &Rc<dyn Transport>,
     producer: &ProbeProducer,
@@ -614,7 +625,9 @@ pub fn e4_unregister_resets_paused_flag<H: ContractHarness + ?Sized>(h: &mut H) 
 }
 
 /// Expands to one `#[test]` per transport contract item (CONTRACT D1–D8, E1–E4), each
-/// running against a fresh harness built by the given expression.
+/// running against a fresh harness built by the given expression, and one per re-entry
+/// scenario (every transport method inside every protocol and producer callback; see
+/// [`Method`](crate::contract::Method)), which builds a fresh harness per method.
 ///
 /// ```text
 /// torsion_testing::contract_suite!(MyHarness::new());
@@ -644,6 +657,17 @@ macro_rules! contract_suite {
             e4_unregister_completes_pending_lose_connection,
             e4_unregister_resets_paused_flag,
         );
+        $crate::contract_suite!(@fresh $harness;
+            d7_every_method_inside_connection_made,
+            d7_every_method_inside_data_received,
+            d7_every_method_inside_connection_lost,
+            e3_every_method_inside_push_pause_producing,
+            e3_every_method_inside_push_resume_producing,
+            d7_every_method_inside_push_stop_producing,
+            e2_every_method_inside_pull_resume_producing,
+            e1_every_method_inside_pull_resume_at_registration,
+            d7_every_method_inside_pull_stop_producing,
+        );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {
         $(
@@ -651,6 +675,15 @@ macro_rules! contract_suite {
             fn $name() {
                 let mut harness = $harness;
                 $crate::contract::$name(&mut harness);
+            }
+        )*
+    };
+    // Scenarios that need a fresh harness per case get a closure making them.
+    (@fresh $harness:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::contract::$name(&mut || $harness);
             }
         )*
     };

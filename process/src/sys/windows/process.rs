@@ -232,7 +232,8 @@ impl Selectable for StdinWriter {
     }
 
     fn do_write(&self) -> Result<IoStatus, Reason> {
-        Ok(match self.fd.do_write(&mut ThreadSink(self))? {
+        let step = self.fd.do_write(&mut ThreadSink(self));
+        Ok(match self.fd.finish_write(step)? {
             WriteOutcome::More => IoStatus::More,
             _ => IoStatus::Blocked,
         })

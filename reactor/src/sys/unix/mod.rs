@@ -8,23 +8,56 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-/// Calls a libc function, turning `-1` into the thread's `io::Error` and retrying on
-/// `EINTR` — the one place the crate handles `EINTR` (DESIGN, the loop).
+/// Values a C call returns where `-1` means "look at `errno`".
+pub trait MinusOne: Copy + PartialEq {
+    /// The failure value.
+    const MINUS_ONE: Self;
+}
+
+macro_rules! impl_minus_one {
+    ($($t:ty)*) => { $(impl MinusOne for $t { const MINUS_ONE: Self = -1; })* };
+}
+
+impl_minus_one! { i8 i16 i32 i64 isize }
+
+/// The one funnel from a C return value to `io::Result` (mio's `syscall!`): `-1` becomes
+/// the thread's `io::Error` (`errno`), anything else is returned.
+///
+/// # Errors
+///
+/// `io::Error::last_os_error()` when `ret` is `-1`.
+pub fn cvt<T: MinusOne>(ret: T) -> io::Result<T> {
+    if ret == T::MINUS_ONE {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// [`cvt`] around `call`, retrying while it fails with `EINTR` — the one place that
+/// retries (DESIGN, the loop).
+///
+/// # Errors
+///
+/// As [`cvt`], never `Interrupted`.
+pub fn cvt_r<T: MinusOne>(mut call: impl FnMut() -> T) -> io::Result<T> {
+    loop {
+        match cvt(call()) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other,
+        }
+    }
+}
+
+/// Calls a libc function through [`cvt_r`]: `-1` becomes the thread's `io::Error`,
+/// `EINTR` is retried.
 macro_rules! syscall {
     ($fn:ident ( $($arg:expr),* $(,)? )) => {{
-        loop {
+        $crate::sys::cvt_r(|| {
             // SAFETY: every use passes arguments that satisfy the named libc function's
             // contract; the call sites document the pointers they pass.
-            let res = unsafe { libc::$fn($($arg),*) };
-            if res == -1 {
-                let err = std::io::Error::last_os_error();
-                if err.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                break Err(err);
-            }
-            break Ok(res);
-        }
+            unsafe { libc::$fn($($arg),*) }
+        })
     }};
 }
 pub(crate) use syscall;

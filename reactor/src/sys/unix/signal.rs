@@ -169,13 +169,45 @@ fn check_signum(signum: i32) -> io::Result<usize> {
     }
 }
 
+fn our_handler() -> usize {
+    handler as *const () as usize
+}
+
+/// The current disposition of `signum`, or `None` if it cannot be read.
+fn current_action(signum: libc::c_int) -> Option<libc::sigaction> {
+    let mut cur = zeroed_sigaction();
+    // SAFETY: querying the current action into a valid struct; nothing is changed.
+    let rc = unsafe { libc::sigaction(signum, std::ptr::null(), &mut cur) };
+    (rc == 0).then_some(cur)
+}
+
+/// True if `signal` is ignored by the disposition the process had before torsion: it is
+/// `SIG_IGN` now, or torsion's handler was installed over a `SIG_IGN` (Twisted's rule for
+/// SIGINT: a background job of a non-interactive shell must not be stopped by it).
+pub(crate) fn inherited_as_ignored(signal: Signal) -> bool {
+    let Some(sig) = signal.as_raw().and_then(|n| check_signum(n).ok()) else {
+        return false;
+    };
+    match current_action(sig as libc::c_int) {
+        Some(cur) if cur.sa_sigaction == libc::SIG_IGN => true,
+        Some(cur) if cur.sa_sigaction == our_handler() => {
+            PREV_HANDLER[sig].load(Ordering::SeqCst) == libc::SIG_IGN
+        }
+        _ => false,
+    }
+}
+
 fn install(sig: usize) -> io::Result<()> {
     let _guard = INSTALL_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    if INSTALLED[sig].load(Ordering::SeqCst) {
+    if INSTALLED[sig].load(Ordering::SeqCst)
+        && current_action(sig as libc::c_int).is_some_and(|a| a.sa_sigaction == our_handler())
+    {
         return Ok(());
     }
+    // Not installed, or someone replaced our handler since: (re)install, chaining to what
+    // is there now.
     let mut new: libc::sigaction = zeroed_sigaction();
-    new.sa_sigaction = handler as *const () as usize;
+    new.sa_sigaction = our_handler();
     new.sa_flags = libc::SA_RESTART | libc::SA_SIGINFO | libc::SA_ONSTACK;
     // SAFETY: `sa_mask` is a valid sigset_t inside `new`.
     unsafe { libc::sigemptyset(&mut new.sa_mask) };

@@ -252,6 +252,12 @@ unsafe extern "system" fn handler(event: u32) -> BOOL {
 /// Windows has no SIGPIPE: a write to a closed pipe is an error already.
 pub(crate) fn ignore_sigpipe_if_default() {}
 
+/// POSIX's inherited `SIG_IGN` has no console-event counterpart the reactor could read
+/// back: Windows never reports a signal as inherited-ignored.
+pub(crate) fn inherited_as_ignored(_signal: Signal) -> bool {
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
