@@ -563,7 +563,7 @@ impl Consumer for Process {
         if let Some(m) = self.master() {
             return m.file_descriptor().register_producer(producer);
         }
-        producer.stop_producing();
+        torsion_reactor::catch_panic("stop_producing", || producer.stop_producing());
         Ok(())
     }
 

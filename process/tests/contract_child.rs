@@ -9,8 +9,8 @@
 //! ```
 //!
 //! A small adapter turns the `ProcessTransport` into a `Transport`, as a process endpoint
-//! does: the end of the child's stdout is the end of reading (the adapter then closes the
-//! child's stdin after the flush), and `connection_lost` comes with `process_ended`.
+//! does: the end of the child's stdout (the peer's EOF) ends the connection as EOF on a
+//! socket does; a close we asked for ends with `process_ended`.
 
 // Unix only: `sh`, `cat` and socket pairs.
 #![cfg(unix)]
@@ -30,20 +30,49 @@ use torsion_transport::{
     Producer, ProducerError, Protocol, PushProducer, Reason, Transport,
 };
 
-/// A child's stdin and stdout as a byte-stream transport; the flag says it was aborted.
-struct ChildStream(Rc<dyn ProcessTransport>, Rc<Cell<bool>>);
+/// What the stream and its adapter share.
+#[derive(Default)]
+struct State {
+    /// `connection_lost` was delivered (or is being): writes are dropped.
+    lost: Cell<bool>,
+    /// We asked for the close: the end of stdout is then not the peer's EOF.
+    closing: Cell<bool>,
+    aborted: Cell<bool>,
+    producer: RefCell<Option<Producer>>,
+}
+
+/// A child's stdin and stdout as a byte-stream transport, as a process endpoint gives it:
+/// the end of the child's stdout (the peer's EOF) ends the connection, like EOF on a socket.
+struct ChildStream(Rc<dyn ProcessTransport>, Rc<State>);
 
 impl Consumer for ChildStream {
     fn write(&self, data: &[u8]) {
-        self.0.write(data);
+        if !self.1.lost.get() {
+            self.0.write(data);
+        }
     }
     fn write_sequence(&self, data: &[&[u8]]) {
-        self.0.write_sequence(data);
+        if !self.1.lost.get() {
+            self.0.write_sequence(data);
+        }
     }
     fn register_producer(&self, producer: Producer) -> Result<(), ProducerError> {
-        self.0.register_producer(producer)
+        if self.1.producer.borrow().is_some() {
+            return Err(ProducerError::AlreadyRegistered);
+        }
+        if self.1.lost.get() {
+            producer.stop_producing();
+            return Ok(());
+        }
+        *self.1.producer.borrow_mut() = Some(producer.clone());
+        let registered = self.0.register_producer(producer);
+        if registered.is_err() {
+            self.1.producer.borrow_mut().take();
+        }
+        registered
     }
     fn unregister_producer(&self) {
+        self.1.producer.borrow_mut().take();
         self.0.unregister_producer();
     }
 }
@@ -56,18 +85,25 @@ impl PushProducer for ChildStream {
         self.0.resume_producing();
     }
     fn stop_producing(&self) {
-        self.0.lose_connection();
+        self.lose_connection();
     }
 }
 
 impl Transport for ChildStream {
     fn lose_connection(&self) {
-        self.0.lose_connection();
+        if !self.1.lost.get() {
+            self.1.closing.set(true);
+            self.0.lose_connection();
+        }
     }
     /// Kill the relay's whole process group (it leads its own session), so every copy of
     /// the socket closes at once.
     fn abort_connection(&self) {
-        self.1.set(true);
+        if self.1.lost.get() {
+            return;
+        }
+        self.1.aborted.set(true);
+        self.1.closing.set(true);
         if let Some(pid) = self.0.pid().and_then(|p| i32::try_from(p).ok()) {
             // SAFETY: kill(2) takes plain integers; a negative pid names the process group
             // the relay leads (new_session), which holds only the relay and its two cats.
@@ -90,37 +126,54 @@ impl Transport for ChildStream {
 struct Adapter {
     protocol: Rc<RefCell<Box<dyn Protocol>>>,
     transport: Option<Rc<dyn ProcessTransport>>,
-    aborted: Rc<Cell<bool>>,
+    state: Rc<State>,
+}
+
+impl Adapter {
+    fn lost(&mut self, reason: Reason) {
+        if self.state.lost.replace(true) {
+            return;
+        }
+        let producer = self.state.producer.borrow_mut().take();
+        if let Some(t) = &self.transport {
+            t.unregister_producer();
+        }
+        if let Some(p) = producer {
+            p.stop_producing();
+        }
+        self.protocol.borrow_mut().connection_lost(reason);
+    }
 }
 
 impl ProcessProtocol for Adapter {
     fn connection_made(&mut self, transport: Rc<dyn ProcessTransport>) {
         self.transport = Some(transport.clone());
-        let stream: Rc<dyn Transport> = Rc::new(ChildStream(transport, self.aborted.clone()));
+        let stream: Rc<dyn Transport> = Rc::new(ChildStream(transport, self.state.clone()));
         self.protocol.borrow_mut().connection_made(stream);
     }
     fn child_data_received(&mut self, fd: i32, data: &[u8]) {
-        if fd == 1 {
+        if fd == 1 && !self.state.lost.get() {
             self.protocol.borrow_mut().data_received(data);
         }
     }
     fn child_connection_lost(&mut self, fd: i32) {
-        // The end of the child's stdout is the end of reading: close its stdin after the
-        // flush, so it exits and the connection ends.
-        if fd == 1 {
+        if fd == 1 && !self.state.closing.get() {
+            // The peer's EOF: the connection is over, as on a socket. Close the child's
+            // stdin so the relay ends and the peer sees the close too.
             if let Some(t) = &self.transport {
                 let _ = t.close_stdin();
             }
+            self.lost(Reason::ConnectionDone);
         }
     }
     fn process_ended(&mut self, reason: ExitReason) {
         let reason = match reason {
-            _ if self.aborted.get() => Reason::ConnectionAborted,
+            _ if self.state.aborted.get() => Reason::ConnectionAborted,
             ExitReason::ProcessDone => Reason::ConnectionDone,
             other => Reason::lost_because(&other.to_string()),
         };
+        self.lost(reason);
         self.transport = None;
-        self.protocol.borrow_mut().connection_lost(reason);
     }
 }
 
@@ -192,7 +245,7 @@ impl ContractHarness for ChildHarness {
         let adapter = Adapter {
             protocol: Rc::new(RefCell::new(protocol)),
             transport: None,
-            aborted: Rc::new(Cell::new(false)),
+            state: Rc::new(State::default()),
         };
         builder.spawn(&self.reactor, Box::new(adapter)).unwrap();
         drop(ours); // the child has its own copy
@@ -243,4 +296,7 @@ impl ContractHarness for ChildHarness {
     }
 }
 
-torsion_testing::contract_suite!(ChildHarness::new());
+torsion_testing::contract_suite!(ChildHarness::new(), unclaimed: {
+    flow_control: "filling two relays and three kernel buffers takes more than the suite's step budget",
+    half_close: "closing the child's stdin does not reach the peer while the other relay holds the socket",
+});

@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::{Rc, Weak};
 
-use torsion_reactor::{Reactor, Selectable, catch_panic};
+use torsion_reactor::{Panicked, Reactor, Selectable, catch_panic, guard};
 use torsion_transport::{
     Address, Consumer, Producer, ProducerError, Protocol, PushProducer, Reason, Transport,
 };
@@ -71,16 +71,10 @@ impl PtyTransport {
         *t.master.borrow_mut() = Some(m.clone());
         log::debug!("PTY transport on {}", m.describe());
         let as_transport: Rc<dyn Transport> = t.clone();
-        let made = catch_panic("connection_made", || {
-            if let Ok(mut p) = t.protocol.try_borrow_mut() {
-                if let Some(p) = p.as_mut() {
-                    p.connection_made(as_transport);
-                }
-            }
-        });
-        if made.is_none() {
-            // A panic in user code closes only this connection (DESIGN, errors).
-            m.file_descriptor().abort_connection();
+        if let Err(panicked) = t.call("connection_made", |p| p.connection_made(as_transport)) {
+            // A panic in user code closes only this connection; connection_lost still comes
+            // (CONTRACT C5).
+            m.file_descriptor().abort_with(panicked.reason());
             return Ok(t);
         }
         if !m.file_descriptor().disconnecting() {
@@ -91,6 +85,20 @@ impl PtyTransport {
 
     fn master(&self) -> Option<Rc<PtyMaster>> {
         self.master.borrow().clone()
+    }
+
+    /// Call the protocol through the funnel (CONTRACT C5): no borrow of ours held but the
+    /// protocol's own, a panic caught and logged. A call while the protocol is already on
+    /// the stack is dropped with a `warn!`, never nested.
+    fn call(&self, what: &'static str, f: impl FnOnce(&mut dyn Protocol)) -> Result<(), Panicked> {
+        let Ok(mut p) = self.protocol.try_borrow_mut() else {
+            log::warn!("PTY transport: {what} while the protocol is busy; not delivered");
+            return Ok(());
+        };
+        match p.as_mut() {
+            Some(p) => guard(what, || f(p.as_mut())),
+            None => Ok(()),
+        }
     }
 
     /// Bytes written but not yet accepted by the kernel.
@@ -119,13 +127,11 @@ impl PtyTransport {
 
 impl MasterOwner for PtyTransport {
     fn data_received(&self, data: &[u8]) {
-        match self.protocol.try_borrow_mut() {
-            Ok(mut p) => {
-                if let Some(p) = p.as_mut() {
-                    p.data_received(data);
-                }
+        if let Err(panicked) = self.call("data_received", |p| p.data_received(data)) {
+            // A panic closes this connection only (CONTRACT C5).
+            if let Some(m) = self.master() {
+                m.file_descriptor().abort_with(panicked.reason());
             }
-            Err(_) => log::warn!("PTY transport: protocol busy; {} bytes dropped", data.len()),
         }
     }
 
@@ -137,10 +143,14 @@ impl MasterOwner for PtyTransport {
     }
 
     fn master_lost(&self, reason: Reason) {
-        let protocol = self.protocol.borrow_mut().take();
-        if let Some(mut p) = protocol {
-            p.connection_lost(reason);
-        }
+        let _ = self.call("connection_lost", |p| p.connection_lost(reason));
+        // Dropped outside every borrow (its Drop is user code too): breaks the cycle.
+        let protocol = self
+            .protocol
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut p| p.take());
+        catch_panic("protocol drop", || drop(protocol));
     }
 }
 
@@ -161,7 +171,7 @@ impl Consumer for PtyTransport {
         match self.master() {
             Some(m) => m.file_descriptor().register_producer(producer),
             None => {
-                producer.stop_producing();
+                catch_panic("stop_producing", || producer.stop_producing());
                 Ok(())
             }
         }

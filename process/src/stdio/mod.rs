@@ -325,7 +325,7 @@ impl Consumer for StandardIo {
         match self.writer() {
             Some(w) => w.file_descriptor().register_producer(producer),
             None => {
-                producer.stop_producing();
+                catch_panic("stop_producing", || producer.stop_producing());
                 Ok(())
             }
         }

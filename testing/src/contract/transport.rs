@@ -629,23 +629,46 @@ pub fn e4_unregister_resets_paused_flag<H: ContractHarness + ?Sized>(h: &mut H) 
 /// scenario (every transport method inside every protocol and producer callback; see
 /// [`Method`](crate::contract::Method)), which builds a fresh harness per method.
 ///
+/// Items that need an optional behaviour ([`Claims`](crate::contract::Claims)) run when the
+/// invocation claims it — the default claims everything — and the generated test first
+/// checks that the harness's `claims()` agrees. An implementation without a behaviour says
+/// why, and those items become `#[ignore]`d tests carrying the reason: an item that cannot
+/// apply is reported as ignored, never as a pass that checked nothing.
+///
 /// ```text
 /// torsion_testing::contract_suite!(MyHarness::new());
+/// torsion_testing::contract_suite!(MyPty::new(), unclaimed: {
+///     half_close: "a terminal has no half-close (CONTRACT L6)",
+/// });
+/// torsion_testing::contract_suite!(MyRelay::new(), unclaimed: {
+///     flow_control: "why",
+///     half_close: "why",
+/// });
 /// ```
 #[macro_export]
 macro_rules! contract_suite {
-    ($harness:expr) => {
+    ($harness:expr $(,)?) => {
+        $crate::contract_suite!(@all $harness; (run); (run));
+    };
+    ($harness:expr, unclaimed: { flow_control: $fw:literal $(,)? } $(,)?) => {
+        $crate::contract_suite!(@all $harness; (ignore $fw); (run));
+    };
+    ($harness:expr, unclaimed: { half_close: $hw:literal $(,)? } $(,)?) => {
+        $crate::contract_suite!(@all $harness; (run); (ignore $hw));
+    };
+    ($harness:expr, unclaimed: { flow_control: $fw:literal, half_close: $hw:literal $(,)? } $(,)?) => {
+        $crate::contract_suite!(@all $harness; (ignore $fw); (ignore $hw));
+    };
+    (@all $harness:expr; $flow:tt; $half:tt) => {
         $crate::contract_suite!(@tests $harness;
             d1_write_after_lose_connection_is_flushed,
             d1_write_after_connection_lost_is_ignored,
             d1_empty_write_does_nothing,
             d2_write_sequence_sends_chunks_in_order,
             d3_lose_connection_completes_after_full_drain,
-            d4_streaming_producer_paused_inside_write_and_resumed_on_drain,
             d5_lose_connection_stops_reading_at_once,
             d5_lose_connection_inside_data_received,
             d5_abort_connection_closes_from_the_loop,
-            d6_lose_write_connection_half_closes,
             d7_connection_lost_stops_producer_and_is_delivered_once,
             d8_pause_producing_stops_reading,
             d8_stop_producing_is_lose_connection,
@@ -653,20 +676,28 @@ macro_rules! contract_suite {
             e1_register_on_disconnected_stops_producer,
             e1_pull_producer_resumed_at_once,
             e2_pull_producer_keeps_connection_open_until_unregistered,
-            e3_push_producer_writing_from_resume_is_paused_again,
             e4_unregister_completes_pending_lose_connection,
+        );
+        $crate::contract_suite!(@claimed $harness; $flow; flow_control;
+            d4_streaming_producer_paused_inside_write_and_resumed_on_drain,
+            e3_push_producer_writing_from_resume_is_paused_again,
             e4_unregister_resets_paused_flag,
+        );
+        $crate::contract_suite!(@claimed $harness; $half; half_close;
+            d6_lose_write_connection_half_closes,
         );
         $crate::contract_suite!(@fresh $harness;
             d7_every_method_inside_connection_made,
             d7_every_method_inside_data_received,
             d7_every_method_inside_connection_lost,
-            e3_every_method_inside_push_pause_producing,
-            e3_every_method_inside_push_resume_producing,
             d7_every_method_inside_push_stop_producing,
             e2_every_method_inside_pull_resume_producing,
             e1_every_method_inside_pull_resume_at_registration,
             d7_every_method_inside_pull_stop_producing,
+        );
+        $crate::contract_suite!(@claimed_fresh $harness; $flow; flow_control;
+            e3_every_method_inside_push_pause_producing,
+            e3_every_method_inside_push_resume_producing,
         );
     };
     (@tests $harness:expr; $($name:ident),* $(,)?) => {
@@ -686,5 +717,57 @@ macro_rules! contract_suite {
                 $crate::contract::$name(&mut || $harness);
             }
         )*
+    };
+    (@claimed $harness:expr; (run); $claim:ident; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let mut harness = $harness;
+                $crate::contract_suite!(@agrees harness; $claim);
+                $crate::contract::$name(&mut harness);
+            }
+        )*
+    };
+    (@claimed $harness:expr; (ignore $why:literal); $claim:ident; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            #[ignore = $why]
+            fn $name() {
+                let mut harness = $harness;
+                $crate::contract::$name(&mut harness);
+            }
+        )*
+    };
+    (@claimed_fresh $harness:expr; (run); $claim:ident; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                let harness = $harness;
+                $crate::contract_suite!(@agrees harness; $claim);
+                drop(harness);
+                $crate::contract::$name(&mut || $harness);
+            }
+        )*
+    };
+    (@claimed_fresh $harness:expr; (ignore $why:literal); $claim:ident; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            #[ignore = $why]
+            fn $name() {
+                $crate::contract::$name(&mut || $harness);
+            }
+        )*
+    };
+    (@agrees $harness:ident; $claim:ident) => {
+        assert!(
+            $crate::contract::ContractHarness::claims(&$harness).$claim,
+            concat!(
+                "the suite runs the ",
+                stringify!($claim),
+                " items but the harness does not claim ",
+                stringify!($claim),
+                ": list it under `unclaimed` with the reason"
+            )
+        );
     };
 }

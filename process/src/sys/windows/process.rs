@@ -560,7 +560,7 @@ impl Consumer for Process {
         match self.stdin() {
             Some(w) => w.fd.register_producer(producer),
             None => {
-                producer.stop_producing();
+                torsion_reactor::catch_panic("stop_producing", || producer.stop_producing());
                 Ok(())
             }
         }
