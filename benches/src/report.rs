@@ -152,7 +152,7 @@ pub fn analysis(bench: &str) -> Option<&'static str> {
         }
         "B1" => {
             "Per child torsion registers and deregisters the pipes and the pidfd with epoll \
-             (DESIGN requires deregistering before closing) and learns of EOF and the exit \
+             (ARCHITECTURE requires deregistering before closing) and learns of EOF and the exit \
              through loop iterations, where the raw floor does blocking reads and one \
              blocking `waitpid`. The parent's own CPU per spawn is down from 258k to 166k \
              instructions (callgrind: no environment copy when it is inherited, one clone \

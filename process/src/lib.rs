@@ -1,6 +1,6 @@
 //! Child processes on torsion's reactor: spawning with any child fd map, typed spawn
 //! errors, pipes with flow control, and reaping without zombies or stolen children
-//! (DESIGN.md, "Processes"; CONTRACT F–J).
+//! (docs/ARCHITECTURE.md, "Processes"; CONTRACT F–J).
 //!
 //! # `process_exited` and `process_ended`
 //!

@@ -1,5 +1,5 @@
 //! [`ProtocolCell`]: the one funnel through which a process transport calls its
-//! [`ProcessProtocol`] — never re-entering it (DESIGN, ownership rule 4), never holding a
+//! [`ProcessProtocol`] — never re-entering it (ARCHITECTURE, ownership rule 4), never holding a
 //! borrow of the transport's state, always catching panics (CONTRACT C5).
 
 use std::cell::{Cell, RefCell};

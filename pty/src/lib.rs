@@ -1,4 +1,4 @@
-//! The pseudo-terminal device layer of torsion (DESIGN: transport ← reactor ← pty ←
+//! The pseudo-terminal device layer of torsion (ARCHITECTURE: transport ← reactor ← pty ←
 //! process): open a pair, terminal attributes, the window size, raw mode for our own
 //! terminal, and a PTY master as a reactor transport. Children on a PTY are spawned by
 //! `torsion-process` (`ProcessBuilder::new(..).pty(PtyOptions::default()).spawn(..)`),

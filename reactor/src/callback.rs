@@ -6,7 +6,7 @@
 //! of the source list), then calls through [`guard`] (or [`catch_panic`]), which catches a
 //! panic and logs it with `log::error!` naming the callback. The caller then runs its
 //! cleanup as if the callback had returned: a panic never skips closing a socket,
-//! deregistering a selectable or the callbacks that must follow (DESIGN, errors).
+//! deregistering a selectable or the callbacks that must follow (ARCHITECTURE, errors).
 
 use std::any::Any;
 use std::fmt;

@@ -419,7 +419,7 @@ impl FileDescriptor {
     /// `send` returns `None` when the fd cannot be used now (it is borrowed further up the
     /// stack, or closed); the data is then buffered. A write error is not reported here:
     /// reading stops, later writes are dropped, and the loop's next `do_write` returns the
-    /// error, so `connection_lost` comes from the loop (DESIGN rule 4).
+    /// error, so `connection_lost` comes from the loop (ARCHITECTURE rule 4).
     pub fn write_through(
         &self,
         data: &[u8],
@@ -552,7 +552,7 @@ impl FileDescriptor {
 
     /// [`abort_connection`](Self::abort_connection) with another reason: drop what is
     /// buffered, take no more writes, and have the loop disconnect with `reason` (never
-    /// from inside this call; DESIGN rule 4). For an embedder whose user code panicked
+    /// from inside this call; ARCHITECTURE rule 4). For an embedder whose user code panicked
     /// outside the loop's `do_read`/`do_write` (`Panicked::reason` names the panic).
     /// A no-op once aborted or disconnected.
     pub fn abort_with(&self, reason: Reason) {

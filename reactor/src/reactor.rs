@@ -90,7 +90,7 @@ pub(crate) struct Inner {
 ///
 /// `Reactor` is a cheap handle (`Rc`): clone it into protocols and callbacks. Every method
 /// takes `&self` and may be called from inside any callback; changes asked for during a
-/// dispatch take effect after the callback returns (DESIGN, ownership rule 5). It is
+/// dispatch take effect after the callback returns (ARCHITECTURE, ownership rule 5). It is
 /// `!Send`: other threads use a [`ThreadHandle`].
 ///
 /// # Examples
@@ -402,7 +402,7 @@ impl Reactor {
     }
 
     /// Disconnect `token` from the loop with `reason`: on a later pass of the loop, never
-    /// inside this call (used by `abort_connection` and friends; DESIGN rule 4).
+    /// inside this call (used by `abort_connection` and friends; ARCHITECTURE rule 4).
     pub fn disconnect_later(&self, token: Token, reason: Reason) {
         if self.contains(token) {
             self.remove_reader(token);

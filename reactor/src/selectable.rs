@@ -21,7 +21,7 @@ pub enum IoStatus {
 /// clones the `Rc` out and releases every borrow before calling any method, so a method may
 /// call back into the reactor freely (add or remove readers and writers, schedule timers,
 /// remove itself or others). A selectable removed during dispatch gets no further calls
-/// from the reactor (DESIGN, ownership rule 2).
+/// from the reactor (ARCHITECTURE, ownership rule 2).
 ///
 /// The reactor keeps level-triggered semantics over mio's edges: it remembers readiness,
 /// calls `do_read` while the selectable is a reader and readable, and `do_write` while it is

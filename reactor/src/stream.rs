@@ -153,7 +153,7 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
             Err(_) => Ok(()),
         };
         if let Err(panicked) = made {
-            // A panic in user code closes only this connection, from the loop (DESIGN,
+            // A panic in user code closes only this connection, from the loop (ARCHITECTURE,
             // errors); connection_lost still comes.
             t.fd.abort_with(panicked.reason());
             return Ok(t);

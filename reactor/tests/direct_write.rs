@@ -79,7 +79,7 @@ fn d1_writes_after_a_full_kernel_buffer_queue_in_order() {
     let _ = peer;
 }
 
-/// C2 and DESIGN rule 4: a direct write that fails does not call `connection_lost`
+/// C2 and ARCHITECTURE rule 4: a direct write that fails does not call `connection_lost`
 /// inside `write`; the loop delivers `ConnectionLost`, once, and later writes are dropped.
 #[test]
 fn c2_direct_write_error_is_reported_from_the_loop() {

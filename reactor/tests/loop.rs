@@ -1,5 +1,5 @@
 //! The loop: timers (CONTRACT A), startup/shutdown (B), dispatch (C), and the dispatch
-//! re-entrancy rules of DESIGN.
+//! re-entrancy rules of ARCHITECTURE.
 
 mod util;
 

@@ -1,5 +1,5 @@
 //! A panic in any user callback is caught by the funnel, closes only that connection, and
-//! skips no cleanup (DESIGN, errors; CONTRACT C2, D7): for each callback, on TCP and Unix
+//! skips no cleanup (ARCHITECTURE, errors; CONTRACT C2, D7): for each callback, on TCP and Unix
 //! sockets, the loop goes on, the connection's fds are closed (counted in `/proc/self/fd`),
 //! `selectable_count()` is back to its baseline and the closing callbacks still come.
 //!

@@ -1,4 +1,4 @@
-//! DESIGN, ownership rule 4: transport methods called from inside protocol callbacks mark
+//! ARCHITECTURE, ownership rule 4: transport methods called from inside protocol callbacks mark
 //! state and never call back into the protocol synchronously; nothing panics, no RefCell is
 //! borrowed twice, `connection_lost` comes exactly once, from the loop.
 
@@ -55,7 +55,7 @@ fn act(t: &Rc<dyn Transport>, action: Action, log: &Shared) {
             t.abort_connection();
         }
     }
-    // DESIGN rule 4: connection_lost never comes from inside the transport method. (A
+    // ARCHITECTURE rule 4: connection_lost never comes from inside the transport method. (A
     // panic here would be caught by the funnel around the callback; record it instead.)
     if log.borrow().lost.len() != lost_before {
         SYNCHRONOUS_LOSS.with(|f| f.set(Some(action)));

@@ -31,7 +31,7 @@ enum Pending {
 /// # Re-entrancy
 ///
 /// This is the one fake whose transport method calls into the protocol synchronously, as
-/// Twisted's does — but never into a protocol that is already on the stack (DESIGN,
+/// Twisted's does — but never into a protocol that is already on the stack (ARCHITECTURE,
 /// ownership rule 4). When `lose_connection` is called from inside one of the protocol's
 /// own callbacks (its `RefCell` is borrowed), the `connection_lost` is queued and
 /// delivered as soon as the outer callback returns, provided that callback was started by

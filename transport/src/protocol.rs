@@ -8,7 +8,7 @@ use crate::{Address, Reason, Transport};
 /// The code that handles one connection (Twisted's `IProtocol`).
 ///
 /// The transport owns its protocol (`Box<dyn Protocol>`) and calls these methods from the
-/// loop, never while another of them is on the stack (DESIGN, ownership rule 4). The
+/// loop, never while another of them is on the stack (ARCHITECTURE, ownership rule 4). The
 /// transport drops its protocol after `connection_lost` returns; keep results you need
 /// in shared state (`Rc<RefCell<..>>`).
 pub trait Protocol {

@@ -139,7 +139,7 @@ pub trait Consumer {
 ///
 /// **Re-entrancy:** no method here calls back into the protocol synchronously. Calling
 /// `lose_connection` from inside `data_received` marks the transport; `connection_lost`
-/// arrives later from the loop, exactly once (DESIGN, ownership rule 4).
+/// arrives later from the loop, exactly once (ARCHITECTURE, ownership rule 4).
 pub trait Transport: Consumer + PushProducer {
     /// Close after everything written has been sent (CONTRACT D5). Reading stops at once:
     /// no `data_received` is delivered after this call. A registered pull producer keeps

@@ -254,7 +254,7 @@ impl StandardIo {
 impl Owner for StandardIo {
     fn data_received(&self, data: &[u8]) {
         if !self.call("data_received", |p| p.data_received(data)) {
-            // A panic closes this transport only (DESIGN, errors).
+            // A panic closes this transport only (ARCHITECTURE, errors).
             self.abort_connection();
         }
     }

@@ -1,5 +1,5 @@
 //! Operating-system back ends. The only place in this crate that looks at the target
-//! (DESIGN.md, "Workspace"); everything public lives in [`crate::raw`].
+//! (docs/ARCHITECTURE.md, "Workspace"); everything public lives in [`crate::raw`].
 
 #[cfg(unix)]
 pub(crate) mod unix;

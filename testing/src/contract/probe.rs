@@ -113,7 +113,7 @@ impl HalfCloseableProtocol for ProbeProtocol {
 }
 
 /// The suite's view of the protocol under test: what it received, and whether any
-/// callback was entered while another was on the stack (DESIGN rule 4).
+/// callback was entered while another was on the stack (ARCHITECTURE rule 4).
 #[derive(Clone)]
 pub struct Probe {
     record: Rc<RefCell<Record>>,

@@ -1,4 +1,4 @@
-//! Re-entry (DESIGN, ownership rules 3 and 4; CONTRACT D7, E1–E4): every transport method
+//! Re-entry (ARCHITECTURE, ownership rules 3 and 4; CONTRACT D7, E1–E4): every transport method
 //! called from inside every protocol callback and every producer callback. Nothing panics
 //! (no `RefCell` borrowed twice, no producer called under the transport's own borrow), the
 //! outcome is the method's usual one, and `connection_lost` comes exactly once, from the

@@ -87,7 +87,7 @@ pub(super) fn wait_lost<H: ContractHarness + ?Sized>(
     );
     assert!(
         !probe.reentered(),
-        "DESIGN rule 4: a callback ran while another was on the stack"
+        "ARCHITECTURE rule 4: a callback ran while another was on the stack"
     );
     match probe.lost_reason() {
         Some(r) => r,
@@ -271,7 +271,7 @@ pub fn d5_lose_connection_stops_reading_at_once<H: ContractHarness + ?Sized>(h: 
     assert!(reason.is_clean(), "D5: ConnectionDone, got {reason}");
 }
 
-/// D5 and DESIGN rule 4: `lose_connection` inside `data_received` marks the transport;
+/// D5 and ARCHITECTURE rule 4: `lose_connection` inside `data_received` marks the transport;
 /// `connection_lost` comes later from the loop, once.
 pub fn d5_lose_connection_inside_data_received<H: ContractHarness + ?Sized>(h: &mut H) {
     let made = Probe::protocol(

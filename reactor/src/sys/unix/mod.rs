@@ -35,7 +35,7 @@ pub fn cvt<T: MinusOne>(ret: T) -> io::Result<T> {
 }
 
 /// [`cvt`] around `call`, retrying while it fails with `EINTR` — the one place that
-/// retries (DESIGN, the loop).
+/// retries (ARCHITECTURE, the loop).
 ///
 /// # Errors
 ///
