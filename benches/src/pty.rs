@@ -68,7 +68,7 @@ impl ProcessProtocol for CountOutput {
     }
 }
 
-/// torsion: `torsion_pty::spawn` of `cat FILE`, count what arrives, iterate until
+/// torsion: `builder.spawn` on a PTY of `cat FILE`, count what arrives, iterate until
 /// `process_ended`. Bytes read from the master per second.
 fn torsion_cat(file: &Path, size: usize) -> Sample {
     let reactor = Reactor::new().map_err(|e| e.to_string())?;
@@ -165,7 +165,7 @@ impl ProcessProtocol for Ended {
     }
 }
 
-/// torsion: `torsion_pty::spawn` of the static `true`, iterate until `process_ended`,
+/// torsion: `builder.spawn` on a PTY of the static `true`, iterate until `process_ended`,
 /// next. Children per second.
 fn torsion_pty_spawn(program: &Path, n: usize) -> Sample {
     let reactor = Reactor::new().map_err(|e| e.to_string())?;

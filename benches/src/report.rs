@@ -43,7 +43,7 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
             "Sequential children, each with three pipes (stdin, stdout, stderr), the child a \
              static no-libc `true` built at bench time with `gcc -nostdlib -static` (so the \
              parent's cost shows). A sample is children spawned and reaped per second, wall \
-             time. torsion: `torsion_process::spawn`, iterate until \
+             time. torsion: `builder.spawn`, iterate until \
              `process_ended`, then the next spawn. raw posix_spawn: `posix_spawn` with dup2 file actions, \
              blocking `read` to EOF and `waitpid`. tokio: `tokio::process::Command` \
              (`spawn` + `wait`) on a current-thread runtime. Twisted: `reactor.spawnProcess` \
@@ -55,7 +55,7 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
              the timed part, freed after): a fork-based spawn copies the page tables, \
              posix_spawn (vfork) does not. The goal compares torsion with a 1 GiB parent to \
              torsion with an empty parent in the same rounds. The PTY path spawns the same \
-             static `true` with `torsion_pty::spawn` on a fresh PTY (500 children).",
+             static `true` with `builder.pty(..).spawn` on a fresh PTY (500 children).",
         ),
         "B3" => (
             "bulk data through pipes",
@@ -63,7 +63,7 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
              parent (echo), with the kernel's default 64 KiB pipes and with 1 MiB pipes \
              (`F_SETPIPE_SZ`). A sample is bytes per second, wall time, spawn to exit. \
              torsion: a pull producer of 256 KiB chunks on the child's stdin, \
-             `spawn_with(.., SpawnOptions { pipe_size })`. raw mio: non-blocking pipes, \
+             `builder.pipe_size(n).spawn(..)`. raw mio: non-blocking pipes, \
              one `Poll`, the same chunks. tokio: `tokio::process` with `write_all` and \
              `read` tasks.",
         ),
@@ -103,7 +103,7 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
             "A child `cat` of 256 MiB of text (80-byte lines) through a PTY: bytes per \
              second read from the master, wall time from spawn to exit (the line discipline \
              turns each `\\n` into `\\r\\n`, so both contenders read ~259 MiB). torsion: \
-             `torsion_pty::spawn` with `PtyOptions::default()`, counting \
+             `builder.pty(PtyOptions::default()).spawn(..)`, counting \
              `child_data_received`, iterating until `process_ended`. raw mio: a PTY pair, \
              `cat` spawned by `std::process::Command` with the slave on 0/1/2, the \
              non-blocking master in one `Poll`, 16 KiB reads until `EIO`, then `wait`.",

@@ -68,7 +68,7 @@ fn spawn_on(
         .map_err(|e| e.to_string())
 }
 
-/// torsion: `torsion_process::spawn`, iterate until `process_ended`, next.
+/// torsion: `builder.spawn`, iterate until `process_ended`, next.
 fn torsion_spawn(program: &Path, n: usize) -> Sample {
     let reactor = Reactor::new().map_err(|e| e.to_string())?;
     let builder = ProcessBuilder::new(program);
