@@ -68,9 +68,9 @@ pub use torsion_transport as transport;
 /// Every trait and type needed to write protocols and spawn children:
 /// `use torsion::prelude::*;`.
 pub mod prelude {
-    #[cfg(unix)]
-    pub use torsion_process::StandardIo;
     pub use torsion_process::{Process, ProcessBuilderExt, ReactorProcess};
+    #[cfg(unix)]
+    pub use torsion_process::{StandardIo, StdoutWriter};
     pub use torsion_transport::{
         Address, ChildFd, ClientFactory, Connector, Consumer, DelayedCall, ExitReason, Factory,
         HalfCloseableProtocol, ListeningPort, ProcessBuilder, ProcessError, ProcessProtocol,
