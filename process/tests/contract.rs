@@ -5,12 +5,13 @@
 #![cfg(unix)]
 
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use torsion_process::StandardIo;
 use torsion_reactor::Reactor;
+use torsion_testing::contract::peer::{self, PeerOp};
 use torsion_testing::contract::{Claims, ContractHarness};
 use torsion_transport::Protocol;
 
@@ -48,23 +49,8 @@ impl PipeHarness {
     }
 
     fn read_peer(&mut self) {
-        let Some(f) = self.from_us.as_mut() else {
-            return;
-        };
-        let mut buf = [0u8; 65536];
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) => {
-                    self.closed = true;
-                    return;
-                }
-                Ok(n) => self.received.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    self.closed = true;
-                    return;
-                }
-            }
+        if let Some(r) = self.from_us.as_mut() {
+            self.closed |= peer::read_available(r, &mut self.received);
         }
     }
 }
@@ -96,18 +82,16 @@ impl ContractHarness for PipeHarness {
     }
 
     fn peer_write(&mut self, data: &[u8]) {
-        let mut rest = data;
-        for _ in 0..10_000 {
-            if rest.is_empty() {
-                return;
+        peer::write_all(data, |op| match op {
+            PeerOp::Write(chunk) => match self.to_us.as_mut() {
+                Some(w) => w.write(chunk),
+                None => Err(ErrorKind::NotConnected.into()),
+            },
+            PeerOp::Step => {
+                self.step();
+                Ok(0)
             }
-            let Some(f) = self.to_us.as_mut() else { return };
-            match f.write(rest) {
-                Ok(n) => rest = &rest[n..],
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.step(),
-                Err(_) => return,
-            }
-        }
+        });
     }
 
     fn peer_close(&mut self) {

@@ -16,7 +16,7 @@
 #![cfg(unix)]
 
 use std::cell::{Cell, RefCell};
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use torsion_process::ProcessBuilderExt;
 use torsion_reactor::Reactor;
+use torsion_testing::contract::peer::{self, PeerOp};
 use torsion_testing::contract::{Claims, ContractHarness};
 use torsion_transport::{
     Address, ChildFd, Consumer, ExitReason, ProcessBuilder, ProcessProtocol, ProcessTransport,
@@ -203,23 +204,8 @@ impl ChildHarness {
     }
 
     fn read_peer(&mut self) {
-        let Some(s) = self.peer.as_mut() else {
-            return;
-        };
-        let mut buf = [0u8; 65536];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) => {
-                    self.closed = true;
-                    return;
-                }
-                Ok(n) => self.received.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    self.closed = true;
-                    return;
-                }
-            }
+        if let Some(r) = self.peer.as_mut() {
+            self.closed |= peer::read_available(r, &mut self.received);
         }
     }
 }
@@ -264,18 +250,16 @@ impl ContractHarness for ChildHarness {
     }
 
     fn peer_write(&mut self, data: &[u8]) {
-        let mut rest = data;
-        for _ in 0..10_000 {
-            if rest.is_empty() {
-                return;
+        peer::write_all(data, |op| match op {
+            PeerOp::Write(chunk) => match self.peer.as_mut() {
+                Some(w) => w.write(chunk),
+                None => Err(ErrorKind::NotConnected.into()),
+            },
+            PeerOp::Step => {
+                self.step();
+                Ok(0)
             }
-            let Some(s) = self.peer.as_mut() else { return };
-            match s.write(rest) {
-                Ok(n) => rest = &rest[n..],
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.step(),
-                Err(_) => return,
-            }
-        }
+        });
     }
 
     fn peer_close(&mut self) {

@@ -5,7 +5,7 @@
 #![cfg(unix)]
 
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
@@ -13,6 +13,7 @@ use std::time::Duration;
 use torsion_pty::PtyTransport;
 use torsion_pty::termios::{self, When};
 use torsion_reactor::Reactor;
+use torsion_testing::contract::peer::{self, PeerOp};
 use torsion_testing::contract::{Claims, ContractHarness};
 use torsion_transport::{Protocol, Reason, Transport};
 
@@ -51,27 +52,12 @@ impl PtyHarness {
             self.closed |= self.transport.as_ref().is_some_and(|t| t.is_closed());
             return;
         };
-        let mut buf = [0u8; 65536];
-        loop {
-            match f.read(&mut buf) {
-                Ok(0) => {
-                    self.closed = true;
-                    return;
-                }
-                Ok(n) => self.received.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    // With our own master fd open there is no hang-up: the close shows as
-                    // the transport's state once everything it sent was read.
-                    if self.hold_master && self.transport_closed() {
-                        self.closed = true;
-                    }
-                    return;
-                }
-                Err(_) => {
-                    self.closed = true;
-                    return;
-                }
-            }
+        if peer::read_available(f, &mut self.received) {
+            self.closed = true;
+        } else if self.hold_master && self.transport_closed() {
+            // With our own master fd open there is no hang-up: the close shows as the
+            // transport's state once everything it sent was read.
+            self.closed = true;
         }
     }
 }
@@ -108,18 +94,16 @@ impl ContractHarness for PtyHarness {
     }
 
     fn peer_write(&mut self, data: &[u8]) {
-        let mut rest = data;
-        for _ in 0..10_000 {
-            if rest.is_empty() {
-                return;
+        peer::write_all(data, |op| match op {
+            PeerOp::Write(chunk) => match self.slave.as_mut() {
+                Some(w) => w.write(chunk),
+                None => Err(ErrorKind::NotConnected.into()),
+            },
+            PeerOp::Step => {
+                self.step();
+                Ok(0)
             }
-            let Some(f) = self.slave.as_mut() else { return };
-            match f.write(rest) {
-                Ok(n) => rest = &rest[n..],
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.step(),
-                Err(_) => return,
-            }
-        }
+        });
     }
 
     fn peer_close(&mut self) {

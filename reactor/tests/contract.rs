@@ -5,9 +5,10 @@ use std::cell::RefCell;
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use torsion_reactor::Reactor;
+use torsion_testing::contract::peer::{self, PeerOp};
 use torsion_testing::contract::{Claims, ContractHarness, TimerHarness};
 use torsion_transport::{Address, Factory, ListeningPort, Protocol, ReactorTcp};
 #[cfg(unix)]
@@ -68,23 +69,8 @@ impl SocketHarness {
     }
 
     fn read_peer(&mut self) {
-        let Some(peer) = self.peer.as_mut() else {
-            return;
-        };
-        let mut buf = [0u8; 65536];
-        loop {
-            match peer.read(&mut buf) {
-                Ok(0) => {
-                    self.closed = true;
-                    return;
-                }
-                Ok(n) => self.received.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(_) => {
-                    self.closed = true;
-                    return;
-                }
-            }
+        if let Some(r) = self.peer.as_mut() {
+            self.closed |= peer::read_available(r, &mut self.received);
         }
     }
 }
@@ -163,18 +149,16 @@ impl ContractHarness for SocketHarness {
     }
 
     fn peer_write(&mut self, data: &[u8]) {
-        let mut rest = data;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !rest.is_empty() && Instant::now() < deadline {
-            let Some(peer) = self.peer.as_mut() else {
-                return;
-            };
-            match peer.write(rest) {
-                Ok(n) => rest = &rest[n..],
-                Err(e) if e.kind() == ErrorKind::WouldBlock => self.step(),
-                Err(_) => return,
+        peer::write_all(data, |op| match op {
+            PeerOp::Write(chunk) => match self.peer.as_mut() {
+                Some(w) => w.write(chunk),
+                None => Err(ErrorKind::NotConnected.into()),
+            },
+            PeerOp::Step => {
+                self.step();
+                Ok(0)
             }
-        }
+        });
     }
 
     fn peer_close(&mut self) {

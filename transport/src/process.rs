@@ -403,7 +403,7 @@ impl ProcessBuilder {
     ///
     /// Mapping the same child fd twice is an error at spawn (CONTRACT G10), never "last
     /// one wins": `.child_fd(1, Read).child_fd(1, Write)` fails with
-    /// [`SpawnError`](crate::SpawnError) `InvalidInput`.
+    /// [`SpawnError`] `InvalidInput`.
     pub fn child_fd(mut self, fd: i32, what: ChildFd) -> Self {
         let map = self.child_fds.get_or_insert_with(BTreeMap::new);
         if map.insert(fd, what).is_some() && !self.remapped.contains(&fd) {

@@ -68,6 +68,7 @@
 //! awaited instead of hanging. A harness's `step` must return in bounded time (a real
 //! reactor iterates with a short timeout).
 
+pub mod peer;
 mod probe;
 mod reentry;
 mod timer;
