@@ -7,6 +7,16 @@ use std::time::Duration;
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
 /// Number of open fds of this process (`/proc/self/fd`, or `/dev/fd` elsewhere).
+///
+/// On Windows, 0: fds are a POSIX notion, and under Wine `/proc/self/fd` would name the
+/// Wine host process's own descriptors, which come and go with Wine's internals.
+#[cfg(not(unix))]
+pub fn open_fds() -> usize {
+    0
+}
+
+/// Number of open fds of this process (`/proc/self/fd`, or `/dev/fd` elsewhere).
+#[cfg(unix)]
 pub fn open_fds() -> usize {
     let dir = if std::path::Path::new("/proc/self/fd").exists() {
         "/proc/self/fd"
