@@ -288,3 +288,137 @@ fn c6_producer_closes_stdin_from_resume_producing_and_cat_ends_cleanly() {
         assert_eq!(text, "one\ntwo\n", "pty={pty}");
     }
 }
+
+// ----- StandardIo ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamCallback {
+    ConnectionMade,
+    DataReceived,
+    ConnectionLost,
+}
+
+/// A stream protocol that records `connection_lost` and panics in one callback.
+struct StreamPanicker {
+    at: StreamCallback,
+    lost: Rc<RefCell<Option<torsion_transport::Reason>>>,
+    dropped: Rc<Cell<bool>>,
+}
+
+impl Drop for StreamPanicker {
+    fn drop(&mut self) {
+        self.dropped.set(true);
+    }
+}
+
+impl torsion_transport::Protocol for StreamPanicker {
+    fn connection_made(&mut self, _t: Rc<dyn torsion_transport::Transport>) {
+        if self.at == StreamCallback::ConnectionMade {
+            panic!("test panic in connection_made");
+        }
+    }
+    fn data_received(&mut self, _data: &[u8]) {
+        if self.at == StreamCallback::DataReceived {
+            panic!("test panic in data_received");
+        }
+    }
+    fn connection_lost(&mut self, reason: torsion_transport::Reason) {
+        *self.lost.borrow_mut() = Some(reason);
+        if self.at == StreamCallback::ConnectionLost {
+            panic!("test panic in connection_lost");
+        }
+    }
+}
+
+#[test]
+fn c5_standard_io_panic_in_each_callback_closes_it_and_leaks_nothing() {
+    use std::io::Write;
+    use std::os::fd::OwnedFd;
+    let _serial = serial();
+    for at in [
+        StreamCallback::ConnectionMade,
+        StreamCallback::DataReceived,
+        StreamCallback::ConnectionLost,
+    ] {
+        let r = Reactor::new().unwrap();
+        let fds_before = open_fds();
+        let (our_read, peer_write) = std::io::pipe().unwrap();
+        let (peer_read, our_write) = std::io::pipe().unwrap();
+        let (lost, dropped) = (Rc::new(RefCell::new(None)), Rc::new(Cell::new(false)));
+        let protocol = StreamPanicker {
+            at,
+            lost: lost.clone(),
+            dropped: dropped.clone(),
+        };
+        torsion_process::StandardIo::start(
+            &r,
+            OwnedFd::from(our_read),
+            OwnedFd::from(our_write),
+            Box::new(protocol),
+        )
+        .unwrap();
+        let mut peer_write = Some(peer_write);
+        if let Some(w) = peer_write.as_mut() {
+            let _ = w.write_all(b"data");
+        }
+        if at == StreamCallback::ConnectionLost {
+            peer_write = None; // end of input: the connection ends; connection_lost panics
+        }
+        let d = dropped.clone();
+        r.run_until(|| d.get(), DEADLINE)
+            .unwrap_or_else(|e| panic!("{at:?}: {e}"));
+        assert!(
+            lost.borrow().is_some(),
+            "{at:?}: connection_lost still comes"
+        );
+        assert_eq!(r.selectable_count(), 0, "{at:?}: no selectable left behind");
+        drop((peer_read, peer_write));
+        assert_eq!(open_fds(), fds_before, "{at:?}: no fd left behind");
+    }
+}
+
+/// A protocol that does not keep its transport: the reactor keeps the connection alive
+/// until it is lost, as for every other transport.
+struct Forgetful(
+    Rc<RefCell<Vec<u8>>>,
+    Rc<RefCell<Option<torsion_transport::Reason>>>,
+);
+
+impl torsion_transport::Protocol for Forgetful {
+    fn connection_made(&mut self, _t: Rc<dyn torsion_transport::Transport>) {}
+    fn data_received(&mut self, data: &[u8]) {
+        self.0.borrow_mut().extend_from_slice(data);
+    }
+    fn connection_lost(&mut self, reason: torsion_transport::Reason) {
+        *self.1.borrow_mut() = Some(reason);
+    }
+}
+
+#[test]
+fn issue_10_standard_io_lives_while_connected_though_nobody_holds_it() {
+    use std::io::Write;
+    use std::os::fd::OwnedFd;
+    let _serial = serial();
+    let r = Reactor::new().unwrap();
+    let (our_read, mut peer_write) = std::io::pipe().unwrap();
+    let (_peer_read, our_write) = std::io::pipe().unwrap();
+    let (data, lost) = (
+        Rc::new(RefCell::new(Vec::new())),
+        Rc::new(RefCell::new(None)),
+    );
+    let io = torsion_process::StandardIo::start(
+        &r,
+        OwnedFd::from(our_read),
+        OwnedFd::from(our_write),
+        Box::new(Forgetful(data.clone(), lost.clone())),
+    )
+    .unwrap();
+    drop(io);
+    peer_write.write_all(b"hello").unwrap();
+    drop(peer_write);
+    let l = lost.clone();
+    r.run_until(|| l.borrow().is_some(), DEADLINE)
+        .expect("connection_lost comes");
+    assert_eq!(&data.borrow()[..], b"hello");
+    assert_eq!(r.selectable_count(), 0);
+}

@@ -117,7 +117,7 @@ impl StandardIo {
             write_side: write.is_some(),
             me: me.clone(),
         });
-        let owner: Weak<dyn Owner> = me.me.clone();
+        let owner: Rc<dyn Owner> = me.clone();
         let writer = match write {
             Some(w) => Some(StdoutWriter::with_owner(reactor, w, Some(owner.clone()))?),
             None => None,

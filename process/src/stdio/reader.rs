@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::rc::Weak;
+use std::rc::Rc;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -47,7 +47,9 @@ pub(super) fn deregister(registry: &Registry, fd: Option<&StdioFd>) -> io::Resul
 /// Reads an fd while the reactor says so, handing each chunk to its owner.
 pub(super) struct Reader {
     fd: RefCell<Option<StdioFd>>,
-    owner: Weak<dyn Owner>,
+    /// Held strongly until the connection is lost: the reactor keeps the transport alive
+    /// while it is connected, whoever else holds it (the cycle ends in `connection_lost`).
+    owner: RefCell<Option<Rc<dyn Owner>>>,
     token: Cell<Option<Token>>,
     reactor: WeakReactor,
     /// Taken out while a chunk is handed over, so no borrow is held during user code.
@@ -64,10 +66,10 @@ impl fmt::Debug for Reader {
 }
 
 impl Reader {
-    pub(super) fn new(reactor: &Reactor, fd: StdioFd, owner: Weak<dyn Owner>) -> Reader {
+    pub(super) fn new(reactor: &Reactor, fd: StdioFd, owner: Rc<dyn Owner>) -> Reader {
         Reader {
             fd: RefCell::new(Some(fd)),
-            owner,
+            owner: RefCell::new(Some(owner)),
             token: Cell::new(None),
             reactor: reactor.downgrade(),
             buf: Cell::new(Vec::new()),
@@ -114,7 +116,8 @@ impl Reader {
             match res {
                 Ok(0) => return Err(Reason::ConnectionDone),
                 Ok(n) => {
-                    if let Some(owner) = self.owner.upgrade() {
+                    let owner = self.owner.borrow().clone();
+                    if let Some(owner) = owner {
                         owner.data_received(&buf[..n]);
                     }
                 }
@@ -151,7 +154,8 @@ impl Selectable for Reader {
 
     fn connection_lost(&self, reason: Reason) {
         drop(self.fd.borrow_mut().take());
-        if let Some(owner) = self.owner.upgrade() {
+        let owner = self.owner.borrow_mut().take();
+        if let Some(owner) = owner {
             owner.side_lost(false, reason);
         }
     }

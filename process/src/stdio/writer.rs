@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::os::fd::OwnedFd;
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use mio::{Interest, Registry, Token};
 use torsion_reactor::{FileDescriptor, IoStatus, Reactor, Selectable, WriteOutcome, WriteSink};
@@ -44,7 +44,8 @@ use super::reader::{deregister, register};
 pub struct StdoutWriter {
     fd: FileDescriptor,
     file: RefCell<Option<StdioFd>>,
-    owner: RefCell<Option<Weak<dyn Owner>>>,
+    /// Held strongly until the connection is lost (see the reader's).
+    owner: RefCell<Option<Rc<dyn Owner>>>,
     lost: RefCell<Option<Reason>>,
 }
 
@@ -71,7 +72,7 @@ impl StdoutWriter {
     pub(super) fn with_owner(
         reactor: &Reactor,
         fd: StdioFd,
-        owner: Option<Weak<dyn Owner>>,
+        owner: Option<Rc<dyn Owner>>,
     ) -> io::Result<Rc<StdoutWriter>> {
         let w = Rc::new(StdoutWriter {
             fd: FileDescriptor::new(reactor),
@@ -202,7 +203,7 @@ impl Selectable for StdoutWriter {
         }
         drop(self.file.borrow_mut().take());
         *self.lost.borrow_mut() = Some(reason.clone());
-        let owner = self.owner.borrow_mut().take().and_then(|o| o.upgrade());
+        let owner = self.owner.borrow_mut().take();
         if let Some(owner) = owner {
             owner.side_lost(true, reason);
         }
