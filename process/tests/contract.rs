@@ -71,7 +71,7 @@ impl ContractHarness for PipeHarness {
     }
 
     fn step(&mut self) {
-        self.reactor.iterate(Duration::from_millis(5)).unwrap();
+        self.reactor.iterate(Duration::from_millis(1)).unwrap();
         if self.reading {
             self.read_peer();
         }

@@ -239,7 +239,7 @@ impl ContractHarness for ChildHarness {
     }
 
     fn step(&mut self) {
-        self.reactor.iterate(Duration::from_millis(5)).unwrap();
+        self.reactor.iterate(Duration::from_millis(1)).unwrap();
         if self.reading {
             self.read_peer();
         }

@@ -138,7 +138,7 @@ impl ContractHarness for SocketHarness {
     }
 
     fn step(&mut self) {
-        self.reactor.iterate(Duration::from_millis(5)).unwrap();
+        self.reactor.iterate(Duration::from_millis(1)).unwrap();
         if self.reading {
             self.read_peer();
         }

@@ -82,7 +82,7 @@ pub use transport::*;
 use torsion_transport::Protocol;
 
 /// The step budget of one wait in the suite.
-pub const DEFAULT_MAX_STEPS: usize = 1000;
+pub const DEFAULT_MAX_STEPS: usize = 5000;
 
 /// Which optional behaviours an implementation claims. Unclaimed items are skipped.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
