@@ -10,7 +10,7 @@ use crate::ChunkProducer;
 /// Budget for waits that move a lot of data.
 pub(super) const BULK_STEPS: usize = DEFAULT_MAX_STEPS * 10;
 /// Steps taken to show that something does *not* happen.
-pub(super) const QUIET_STEPS: usize = 20;
+pub(super) const QUIET_STEPS: usize = 10;
 /// The chunk written while filling a buffer.
 pub(super) const FILL_CHUNK: usize = 16 * 1024;
 /// At most this many chunks (64 MiB) are written to fill a buffer.
