@@ -347,7 +347,7 @@ impl Reactor {
 
     pub(crate) fn dispatch_signals(&self) {
         for (signal, cb) in self.inner.signals.arrived() {
-            log::debug!("signal {signal} dispatched");
+            log::debug!("{signal} dispatched");
             match cb.try_borrow_mut() {
                 Ok(mut f) => {
                     catch_panic("a signal callback", &mut *f);

@@ -177,11 +177,19 @@ impl fmt::Display for ExitReason {
                 signal: Some(s),
                 core_dumped,
                 ..
-            } => write!(
-                f,
-                "process ended by signal {s}{}",
-                if *core_dumped { " (core dumped)" } else { "" }
-            ),
+            } => {
+                // `Signal` displays a named signal as `SIGTERM` and another as `signal 40`.
+                let by = if s.name().is_some() {
+                    "by signal "
+                } else {
+                    "by "
+                };
+                write!(
+                    f,
+                    "process ended {by}{s}{}",
+                    if *core_dumped { " (core dumped)" } else { "" }
+                )
+            }
             ExitReason::ProcessTerminated { status, .. } => {
                 write!(f, "process ended with wait status {status:#x}")
             }
@@ -195,6 +203,24 @@ impl fmt::Display for ExitReason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_raw_signal_is_named_once() {
+        let killed = |signal| ExitReason::ProcessTerminated {
+            exit_code: None,
+            signal: Some(signal),
+            core_dumped: false,
+            status: 0,
+        };
+        assert_eq!(
+            killed(Signal::Raw(40)).to_string(),
+            "process ended by signal 40"
+        );
+        assert_eq!(
+            killed(Signal::Term).to_string(),
+            "process ended by signal SIGTERM"
+        );
+    }
 
     #[test]
     fn f5_reasons_from_codes() {
