@@ -201,8 +201,8 @@ impl ProcessReader {
     }
 }
 
-/// Writes to a clone of the file handle, so no borrow of the selectable is held while
-/// [`FileDescriptor::do_write`] resumes a producer (user code) between writes.
+/// Writes to a clone of the file handle: no borrow of the selectable is held during a write
+/// pass, whatever runs next.
 struct FileSink<'a>(&'a File);
 
 impl WriteSink for FileSink<'_> {
@@ -296,9 +296,10 @@ impl Selectable for ProcessWriter {
     }
 
     fn do_write(&self) -> Result<IoStatus, Reason> {
-        // Cloned out: the producer that `do_write` may resume can close this very file
-        // (`unregister_producer`, `close_stdin`, `lose_connection`) without a borrow
-        // conflict; the clone keeps the fd open until this write pass ends.
+        // Cloned out, so no borrow is held at all: `do_write` makes the system calls, then
+        // `finish_write` resumes the producer, which may close this very file
+        // (`unregister_producer`, `close_stdin`, `lose_connection`); the clone keeps the fd
+        // open until this write pass ends.
         let Some(file) = self.file.borrow().clone() else {
             return Ok(IoStatus::Blocked);
         };
