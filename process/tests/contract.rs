@@ -5,13 +5,12 @@
 #![cfg(unix)]
 
 use std::fs::File;
-use std::io::{ErrorKind, Write};
 use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 use torsion_process::StandardIo;
 use torsion_reactor::Reactor;
-use torsion_testing::contract::peer::{self, PeerOp};
+use torsion_testing::contract::peer::FdPeer;
 use torsion_testing::contract::{Claims, ContractHarness};
 use torsion_transport::Protocol;
 
@@ -27,31 +26,20 @@ fn nonblocking(fd: &OwnedFd) {
 
 struct PipeHarness {
     reactor: Reactor,
-    /// The peer writes here (our transport reads the other end).
-    to_us: Option<File>,
-    /// The peer reads here (our transport writes the other end).
-    from_us: Option<File>,
-    received: Vec<u8>,
-    reading: bool,
-    closed: bool,
+    /// Reads what our transport writes; writes what it reads.
+    peer: Option<FdPeer<File, File>>,
 }
 
 impl PipeHarness {
     fn new() -> Self {
         PipeHarness {
             reactor: Reactor::new().unwrap(),
-            to_us: None,
-            from_us: None,
-            received: Vec::new(),
-            reading: true,
-            closed: false,
+            peer: None,
         }
     }
 
-    fn read_peer(&mut self) {
-        if let Some(r) = self.from_us.as_mut() {
-            self.closed |= peer::read_available(r, &mut self.received);
-        }
+    fn peer(&mut self) -> &mut FdPeer<File, File> {
+        self.peer.as_mut().expect("connected")
     }
 }
 
@@ -65,48 +53,36 @@ impl ContractHarness for PipeHarness {
         let (peer_read, our_write) = pipe();
         nonblocking(&peer_write);
         nonblocking(&peer_read);
-        self.to_us = Some(File::from(peer_write));
-        self.from_us = Some(File::from(peer_read));
+        self.peer = Some(FdPeer::new(File::from(peer_read), File::from(peer_write)));
         StandardIo::start(&self.reactor, our_read, our_write, protocol).unwrap();
     }
 
     fn step(&mut self) {
         self.reactor.iterate(Duration::from_millis(1)).unwrap();
-        if self.reading {
-            self.read_peer();
-        }
+        self.peer().poll();
     }
 
     fn peer_received(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.received)
+        self.peer().take_received()
     }
 
     fn peer_write(&mut self, data: &[u8]) {
-        peer::write_all(data, |op| match op {
-            PeerOp::Write(chunk) => match self.to_us.as_mut() {
-                Some(w) => w.write(chunk),
-                None => Err(ErrorKind::NotConnected.into()),
-            },
-            PeerOp::Step => {
-                self.step();
-                Ok(0)
-            }
-        });
+        let r = &self.reactor;
+        if let Some(p) = self.peer.as_mut() {
+            p.write(data, || r.iterate(Duration::from_millis(1)).unwrap());
+        }
     }
 
     fn peer_close(&mut self) {
-        self.to_us.take();
+        self.peer().writer.take();
     }
 
     fn peer_closed(&mut self) -> bool {
-        if self.reading {
-            self.read_peer();
-        }
-        self.closed
+        self.peer().closed()
     }
 
     fn set_peer_reading(&mut self, reading: bool) {
-        self.reading = reading;
+        self.peer().set_reading(reading);
     }
 }
 

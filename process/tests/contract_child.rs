@@ -16,7 +16,6 @@
 #![cfg(unix)]
 
 use std::cell::{Cell, RefCell};
-use std::io::{ErrorKind, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::rc::Rc;
@@ -24,7 +23,7 @@ use std::time::Duration;
 
 use torsion_process::ProcessBuilderExt;
 use torsion_reactor::Reactor;
-use torsion_testing::contract::peer::{self, PeerOp};
+use torsion_testing::contract::peer::FdPeer;
 use torsion_testing::contract::{Claims, ContractHarness};
 use torsion_transport::{
     Address, ChildFd, Consumer, ExitReason, ProcessBuilder, ProcessProtocol, ProcessTransport,
@@ -186,10 +185,7 @@ const RELAY: &str = "exec 4>&1 >/dev/null; cat <&3 >&4 & r=$!; exec 4>&-; \
 
 struct ChildHarness {
     reactor: Reactor,
-    peer: Option<UnixStream>,
-    received: Vec<u8>,
-    reading: bool,
-    closed: bool,
+    peer: Option<FdPeer<UnixStream, UnixStream>>,
 }
 
 impl ChildHarness {
@@ -197,16 +193,11 @@ impl ChildHarness {
         ChildHarness {
             reactor: Reactor::new().unwrap(),
             peer: None,
-            received: Vec::new(),
-            reading: true,
-            closed: false,
         }
     }
 
-    fn read_peer(&mut self) {
-        if let Some(r) = self.peer.as_mut() {
-            self.closed |= peer::read_available(r, &mut self.received);
-        }
+    fn peer(&mut self) -> &mut FdPeer<UnixStream, UnixStream> {
+        self.peer.as_mut().expect("connected")
     }
 }
 
@@ -235,48 +226,38 @@ impl ContractHarness for ChildHarness {
         };
         builder.spawn(&self.reactor, Box::new(adapter)).unwrap();
         drop(ours); // the child has its own copy
-        self.peer = Some(peer);
+        let writer = peer.try_clone().unwrap();
+        self.peer = Some(FdPeer::new(peer, writer));
     }
 
     fn step(&mut self) {
         self.reactor.iterate(Duration::from_millis(1)).unwrap();
-        if self.reading {
-            self.read_peer();
-        }
+        self.peer().poll();
     }
 
     fn peer_received(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.received)
+        self.peer().take_received()
     }
 
     fn peer_write(&mut self, data: &[u8]) {
-        peer::write_all(data, |op| match op {
-            PeerOp::Write(chunk) => match self.peer.as_mut() {
-                Some(w) => w.write(chunk),
-                None => Err(ErrorKind::NotConnected.into()),
-            },
-            PeerOp::Step => {
-                self.step();
-                Ok(0)
-            }
-        });
+        let r = &self.reactor;
+        if let Some(p) = self.peer.as_mut() {
+            p.write(data, || r.iterate(Duration::from_millis(1)).unwrap());
+        }
     }
 
     fn peer_close(&mut self) {
-        if let Some(s) = &self.peer {
+        if let Some(s) = &self.peer().writer {
             let _ = s.shutdown(std::net::Shutdown::Write);
         }
     }
 
     fn peer_closed(&mut self) -> bool {
-        if self.reading {
-            self.read_peer();
-        }
-        self.closed
+        self.peer().closed()
     }
 
     fn set_peer_reading(&mut self, reading: bool) {
-        self.reading = reading;
+        self.peer().set_reading(reading);
     }
 }
 

@@ -5,7 +5,6 @@
 #![cfg(unix)]
 
 use std::fs::File;
-use std::io::{ErrorKind, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::Rc;
 use std::time::Duration;
@@ -13,7 +12,7 @@ use std::time::Duration;
 use torsion_pty::PtyTransport;
 use torsion_pty::termios::{self, When};
 use torsion_reactor::Reactor;
-use torsion_testing::contract::peer::{self, PeerOp};
+use torsion_testing::contract::peer::FdPeer;
 use torsion_testing::contract::{Claims, ContractHarness};
 use torsion_transport::{Protocol, Reason, Transport};
 
@@ -23,10 +22,8 @@ struct PtyHarness {
     hold_master: bool,
     master_copy: Option<OwnedFd>,
     transport: Option<Rc<PtyTransport>>,
-    slave: Option<File>,
-    received: Vec<u8>,
-    reading: bool,
-    closed: bool,
+    /// The slave, read and written by the peer.
+    peer: Option<FdPeer<File, File>>,
 }
 
 impl PtyHarness {
@@ -36,10 +33,7 @@ impl PtyHarness {
             hold_master,
             master_copy: None,
             transport: None,
-            slave: None,
-            received: Vec::new(),
-            reading: true,
-            closed: false,
+            peer: None,
         }
     }
 
@@ -47,17 +41,21 @@ impl PtyHarness {
         self.transport.as_ref().is_some_and(|t| t.is_closed())
     }
 
+    fn peer(&mut self) -> &mut FdPeer<File, File> {
+        self.peer.as_mut().expect("connected")
+    }
+
     fn read_peer(&mut self) {
-        let Some(f) = self.slave.as_mut() else {
-            self.closed |= self.transport.as_ref().is_some_and(|t| t.is_closed());
+        let (held, closed) = (self.hold_master, self.transport_closed());
+        let p = self.peer();
+        if !p.is_reading() {
             return;
-        };
-        if peer::read_available(f, &mut self.received) {
-            self.closed = true;
-        } else if self.hold_master && self.transport_closed() {
-            // With our own master fd open there is no hang-up: the close shows as the
-            // transport's state once everything it sent was read.
-            self.closed = true;
+        }
+        p.poll();
+        // With our own master fd open there is no hang-up, and once the peer closed the slave
+        // it reads nothing: the close then shows as the transport's state.
+        if closed && (held || p.reader.is_none()) {
+            p.mark_closed();
         }
     }
 }
@@ -78,47 +76,41 @@ impl ContractHarness for PtyHarness {
         if self.hold_master {
             self.master_copy = Some(master.try_clone().unwrap());
         }
-        self.slave = Some(File::from(slave));
+        let slave = File::from(slave);
+        let writer = slave.try_clone().unwrap();
+        self.peer = Some(FdPeer::new(slave, writer));
         self.transport = Some(PtyTransport::start(&self.reactor, master, protocol).unwrap());
     }
 
     fn step(&mut self) {
         self.reactor.iterate(Duration::from_millis(1)).unwrap();
-        if self.reading {
-            self.read_peer();
-        }
+        self.read_peer();
     }
 
     fn peer_received(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.received)
+        self.peer().take_received()
     }
 
     fn peer_write(&mut self, data: &[u8]) {
-        peer::write_all(data, |op| match op {
-            PeerOp::Write(chunk) => match self.slave.as_mut() {
-                Some(w) => w.write(chunk),
-                None => Err(ErrorKind::NotConnected.into()),
-            },
-            PeerOp::Step => {
-                self.step();
-                Ok(0)
-            }
-        });
+        let r = &self.reactor;
+        if let Some(p) = self.peer.as_mut() {
+            p.write(data, || r.iterate(Duration::from_millis(1)).unwrap());
+        }
     }
 
     fn peer_close(&mut self) {
-        self.slave.take();
+        let p = self.peer();
+        p.reader.take();
+        p.writer.take();
     }
 
     fn peer_closed(&mut self) -> bool {
-        if self.reading {
-            self.read_peer();
-        }
-        self.closed
+        self.read_peer();
+        self.peer().closed()
     }
 
     fn set_peer_reading(&mut self, reading: bool) {
-        self.reading = reading;
+        self.peer().set_reading(reading);
     }
 }
 

@@ -2,13 +2,13 @@
 //! CONTRACT D and E over TCP and Unix sockets, CONTRACT A on the real reactor's timers.
 
 use std::cell::RefCell;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::rc::Rc;
 use std::time::Duration;
 
 use torsion_reactor::Reactor;
-use torsion_testing::contract::peer::{self, PeerOp};
+use torsion_testing::contract::peer::FdPeer;
 use torsion_testing::contract::{Claims, ContractHarness, TimerHarness};
 use torsion_transport::{Address, Factory, ListeningPort, Protocol, ReactorTcp};
 #[cfg(unix)]
@@ -48,10 +48,15 @@ struct SocketHarness {
     unix: bool,
     dir: Option<std::path::PathBuf>,
     port: Option<Rc<dyn ListeningPort>>,
-    peer: Option<Box<dyn PeerSocket>>,
-    received: Vec<u8>,
-    reading: bool,
-    closed: bool,
+    peer: Option<Peer>,
+}
+
+type Peer = FdPeer<Box<dyn PeerSocket>, Box<dyn PeerSocket>>;
+
+/// A peer on a connected socket: one handle reads, a clone writes.
+fn peer_on<S: PeerSocket + 'static>(s: S, clone: impl FnOnce(&S) -> S) -> Peer {
+    let writer = clone(&s);
+    FdPeer::new(Box::new(s), Box::new(writer))
 }
 
 impl SocketHarness {
@@ -62,16 +67,11 @@ impl SocketHarness {
             dir: None,
             port: None,
             peer: None,
-            received: Vec::new(),
-            reading: true,
-            closed: false,
         }
     }
 
-    fn read_peer(&mut self) {
-        if let Some(r) = self.peer.as_mut() {
-            self.closed |= peer::read_available(r, &mut self.received);
-        }
+    fn peer(&mut self) -> &mut Peer {
+        self.peer.as_mut().expect("connected")
     }
 }
 
@@ -104,7 +104,7 @@ impl SocketHarness {
         );
         let s = std::os::unix::net::UnixStream::connect(&path).unwrap();
         s.set_nonblocking(true).unwrap();
-        self.peer = Some(Box::new(s));
+        self.peer = Some(peer_on(s, |s| s.try_clone().unwrap()));
         self.dir = Some(dir);
     }
 
@@ -132,50 +132,39 @@ impl ContractHarness for SocketHarness {
             let addr = port.host().socket_addr().unwrap();
             let s = std::net::TcpStream::connect(addr).unwrap();
             s.set_nonblocking(true).unwrap();
-            self.peer = Some(Box::new(s));
+            self.peer = Some(peer_on(s, |s| s.try_clone().unwrap()));
             self.port = Some(port);
         }
     }
 
     fn step(&mut self) {
         self.reactor.iterate(Duration::from_millis(1)).unwrap();
-        if self.reading {
-            self.read_peer();
-        }
+        self.peer().poll();
     }
 
     fn peer_received(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.received)
+        self.peer().take_received()
     }
 
     fn peer_write(&mut self, data: &[u8]) {
-        peer::write_all(data, |op| match op {
-            PeerOp::Write(chunk) => match self.peer.as_mut() {
-                Some(w) => w.write(chunk),
-                None => Err(ErrorKind::NotConnected.into()),
-            },
-            PeerOp::Step => {
-                self.step();
-                Ok(0)
-            }
-        });
+        let r = &self.reactor;
+        if let Some(p) = self.peer.as_mut() {
+            p.write(data, || r.iterate(Duration::from_millis(1)).unwrap());
+        }
     }
 
     fn peer_close(&mut self) {
-        if let Some(p) = &self.peer {
-            p.shutdown_write();
+        if let Some(w) = &self.peer().writer {
+            w.shutdown_write();
         }
     }
 
     fn peer_closed(&mut self) -> bool {
-        if self.reading {
-            self.read_peer();
-        }
-        self.closed
+        self.peer().closed()
     }
 
     fn set_peer_reading(&mut self, reading: bool) {
-        self.reading = reading;
+        self.peer().set_reading(reading);
     }
 }
 
