@@ -532,7 +532,7 @@ impl Reactor {
     /// One iteration (CONTRACT A4).
     pub(crate) fn iteration(&self, max_timeout: Option<Duration>) {
         self.inner.in_iteration.set(true);
-        self.inner.thread.run_queued();
+        self.inner.thread.run_queued(self);
         self.run_timers();
 
         let immediate = !self.inner.pending.borrow().is_empty()

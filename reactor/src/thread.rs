@@ -10,8 +10,9 @@ use mio::{Registry, Token, Waker};
 
 use crate::callback::catch_panic;
 use crate::error::ReactorGone;
+use crate::reactor::Reactor;
 
-type ThreadCall = Box<dyn FnOnce() + Send>;
+type ThreadCall = Box<dyn FnOnce(&Reactor) + Send>;
 
 pub(crate) struct ThreadShared {
     queue: Mutex<VecDeque<ThreadCall>>,
@@ -60,13 +61,13 @@ impl ThreadShared {
     /// Run the calls queued now; calls queued while they run wait for the next iteration.
     /// Without a notification since the last run nothing was queued, and the lock is
     /// skipped (an idle iteration then costs no mutex round trip).
-    pub(crate) fn run_queued(&self) {
+    pub(crate) fn run_queued(&self, reactor: &Reactor) {
         if !self.notified.swap(false, Ordering::AcqRel) {
             return;
         }
         let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));
         for f in batch {
-            catch_panic("a call from another thread", f);
+            catch_panic("a call from another thread", || f(reactor));
         }
     }
 
@@ -129,6 +130,21 @@ impl ThreadHandle {
     /// [`ReactorGone`] if the reactor was dropped; `f` is not run.
     #[doc(alias = "callFromThread")]
     pub fn call_from_thread<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), ReactorGone> {
+        self.call_from_thread_with(move |_| f())
+    }
+
+    /// [`call_from_thread`](Self::call_from_thread), with the reactor handed to `f` on its
+    /// thread: a `Send` closure cannot carry the (`!Send`) reactor or anything that holds
+    /// it, so this is how a thread's work reaches per-reactor state
+    /// ([`Reactor::extension`]).
+    ///
+    /// # Errors
+    ///
+    /// [`ReactorGone`] if the reactor was dropped; `f` is not run.
+    pub fn call_from_thread_with<F: FnOnce(&Reactor) + Send + 'static>(
+        &self,
+        f: F,
+    ) -> Result<(), ReactorGone> {
         match self.shared.upgrade() {
             Some(shared) => shared.push(Box::new(f)),
             None => Err(ReactorGone),

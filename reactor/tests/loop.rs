@@ -826,3 +826,26 @@ fn b3_b4_reactor_core_lets_generic_code_run_on_the_real_reactor() {
     r.run().unwrap();
     assert_eq!(*l.borrow(), ["running", "stopped"]);
 }
+
+#[test]
+fn a13_call_from_thread_with_reaches_per_reactor_state() {
+    #[derive(Default)]
+    struct Seen(Cell<u32>);
+    let r = Reactor::new().unwrap();
+    let handle = r.thread_handle();
+    std::thread::spawn(move || {
+        for _ in 0..3 {
+            handle
+                .call_from_thread_with(|reactor| {
+                    let seen = reactor.extension(Seen::default);
+                    seen.0.set(seen.0.get() + 1);
+                })
+                .unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+    let seen = r.extension(Seen::default);
+    r.run_until(|| seen.0.get() == 3, Duration::from_secs(5))
+        .unwrap();
+}

@@ -50,19 +50,25 @@ const IN_FLIGHT: usize = 4;
 /// Bytes the stdin writer thread may have queued.
 const WRITE_WINDOW: usize = 256 * 1024;
 
-thread_local! {
-    /// The processes of the reactors on this thread, until `process_ended`. The threads'
-    /// posts are `Send` closures and cannot hold the (`!Send`) process, so the loop finds
-    /// it here by a number of our own; the protocol delivery itself is the process core's.
-    static LIVE: RefCell<HashMap<u64, Rc<Process>>> = RefCell::new(HashMap::new());
+/// A reactor's live processes, until their `process_ended` (a reactor extension). The
+/// threads' posts are `Send` closures and cannot hold the (`!Send`) process, so the loop
+/// finds it here by a number of our own; the protocol delivery itself is the process core's.
+#[derive(Default)]
+struct Live(RefCell<HashMap<u64, Rc<Process>>>);
+
+impl Live {
+    fn of(reactor: &Reactor) -> Rc<Live> {
+        reactor.extension(Live::default)
+    }
 }
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Run `f` on the reactor thread with the process `id`, if it is still live.
 fn post(handle: &ThreadHandle, id: u64, f: impl FnOnce(&Process) + Send + 'static) -> bool {
     handle
-        .call_from_thread(move || {
-            let p = LIVE.with(|l| l.borrow().get(&id).cloned());
+        .call_from_thread_with(move |reactor| {
+            let p = Live::of(reactor).0.borrow().get(&id).cloned();
             if let Some(p) = p {
                 f(&p);
             }
@@ -524,8 +530,10 @@ impl Process {
         let closed = self.readers.borrow().is_empty() && self.stdin.borrow().is_none();
         self.core.end_if(closed);
         if self.core.ended() {
-            let id = self.id;
-            LIVE.with(|l| l.borrow_mut().remove(&id));
+            if let Some(r) = self.reactor.upgrade() {
+                let gone = Live::of(&r).0.borrow_mut().remove(&self.id);
+                drop(gone); // outside the borrow: this may be the last handle
+            }
         }
     }
 }
@@ -722,7 +730,7 @@ pub fn spawn(
             .map(|(k, _)| *k)
             .collect(),
     });
-    LIVE.with(|l| l.borrow_mut().insert(id, process.clone()));
+    Live::of(reactor).0.borrow_mut().insert(id, process.clone());
     let th = reactor.thread_handle();
     for (fd, end) in created.pipes {
         match end {
@@ -751,7 +759,7 @@ pub fn spawn(
                     Err(e) => {
                         // Do not leave the child running unwatched.
                         let _ = process.signal_process(Signal::Kill);
-                        LIVE.with(|l| l.borrow_mut().remove(&id));
+                        Live::of(reactor).0.borrow_mut().remove(&id);
                         return Err(SpawnError::os(
                             SpawnStep::Register,
                             builder.get_program(),
