@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::{Rc, Weak};
 
-use torsion_reactor::{Panicked, Reactor, Selectable, catch_panic, guard};
+use torsion_reactor::{ProtocolSlot, Reactor, Selectable, catch_panic};
 use torsion_transport::{
     Address, Consumer, Producer, ProducerError, Protocol, PushProducer, Reason, Transport,
 };
@@ -34,7 +34,7 @@ use crate::master::{MasterOwner, PtyMaster};
 /// off ([`termios`](crate::termios)) for a transparent byte stream.
 pub struct PtyTransport {
     master: RefCell<Option<Rc<PtyMaster>>>,
-    protocol: RefCell<Option<Box<dyn Protocol>>>,
+    protocol: ProtocolSlot,
     me: Weak<PtyTransport>,
 }
 
@@ -64,14 +64,17 @@ impl PtyTransport {
         crate::sys::unix::fd::set_nonblocking(master.as_fd())?;
         let t = Rc::new_cyclic(|me| PtyTransport {
             master: RefCell::new(None),
-            protocol: RefCell::new(Some(protocol)),
+            protocol: ProtocolSlot::new(protocol),
             me: me.clone(),
         });
         let m = PtyMaster::register(reactor, master, t.clone())?;
         *t.master.borrow_mut() = Some(m.clone());
         log::debug!("PTY transport on {}", m.describe());
         let as_transport: Rc<dyn Transport> = t.clone();
-        if let Err(panicked) = t.call("connection_made", |p| p.connection_made(as_transport)) {
+        if let Err(panicked) = t
+            .protocol
+            .call("connection_made", |p| p.connection_made(as_transport))
+        {
             // A panic in user code closes only this connection; connection_lost still comes
             // (CONTRACT C5).
             m.file_descriptor().abort_with(panicked.reason());
@@ -85,20 +88,6 @@ impl PtyTransport {
 
     fn master(&self) -> Option<Rc<PtyMaster>> {
         self.master.borrow().clone()
-    }
-
-    /// Call the protocol through the funnel (CONTRACT C5): no borrow of ours held but the
-    /// protocol's own, a panic caught and logged. A call while the protocol is already on
-    /// the stack is dropped with a `warn!`, never nested.
-    fn call(&self, what: &'static str, f: impl FnOnce(&mut dyn Protocol)) -> Result<(), Panicked> {
-        let Ok(mut p) = self.protocol.try_borrow_mut() else {
-            log::warn!("PTY transport: {what} while the protocol is busy; not delivered");
-            return Ok(());
-        };
-        match p.as_mut() {
-            Some(p) => guard(what, || f(p.as_mut())),
-            None => Ok(()),
-        }
     }
 
     /// Bytes written but not yet accepted by the kernel.
@@ -127,7 +116,10 @@ impl PtyTransport {
 
 impl MasterOwner for PtyTransport {
     fn data_received(&self, data: &[u8]) {
-        if let Err(panicked) = self.call("data_received", |p| p.data_received(data)) {
+        if let Err(panicked) = self
+            .protocol
+            .call("data_received", |p| p.data_received(data))
+        {
             // A panic closes this connection only (CONTRACT C5).
             if let Some(m) = self.master() {
                 m.file_descriptor().abort_with(panicked.reason());
@@ -143,14 +135,7 @@ impl MasterOwner for PtyTransport {
     }
 
     fn master_lost(&self, reason: Reason) {
-        let _ = self.call("connection_lost", |p| p.connection_lost(reason));
-        // Dropped outside every borrow (its Drop is user code too): breaks the cycle.
-        let protocol = self
-            .protocol
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut p| p.take());
-        catch_panic("protocol drop", || drop(protocol));
+        self.protocol.lose(reason);
     }
 }
 

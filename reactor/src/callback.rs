@@ -9,10 +9,11 @@
 //! deregistering a selectable or the callbacks that must follow (ARCHITECTURE, errors).
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use torsion_transport::Reason;
+use torsion_transport::{Protocol, Reason};
 
 /// A callback panicked: which one, and the panic message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +75,71 @@ pub fn guard<R>(what: &str, f: impl FnOnce() -> R) -> Result<R, Panicked> {
 /// panic (already logged).
 pub fn catch_panic<R>(what: &str, f: impl FnOnce() -> R) -> Option<R> {
     guard(what, f).ok()
+}
+
+/// A transport's [`Protocol`], called only through the funnel: the caller holds no borrow
+/// of its own, a panic is caught and returned, and a call that would re-enter a protocol
+/// already on the stack is not delivered (with a `warn!`), never nested.
+pub struct ProtocolSlot {
+    protocol: RefCell<Option<Box<dyn Protocol>>>,
+}
+
+impl fmt::Debug for ProtocolSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProtocolSlot")
+            .field(
+                "present",
+                &self.protocol.try_borrow().map(|p| p.is_some()).ok(),
+            )
+            .finish()
+    }
+}
+
+impl ProtocolSlot {
+    /// A slot holding `protocol`.
+    pub fn new(protocol: Box<dyn Protocol>) -> Self {
+        ProtocolSlot {
+            protocol: RefCell::new(Some(protocol)),
+        }
+    }
+
+    /// Call `f` on the protocol (the callback named `what`). `Ok(None)` if the protocol is
+    /// gone or already on the stack.
+    ///
+    /// # Errors
+    ///
+    /// [`Panicked`] if `f` panicked (already logged).
+    pub fn call<R>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut dyn Protocol) -> R,
+    ) -> Result<Option<R>, Panicked> {
+        let Ok(mut p) = self.protocol.try_borrow_mut() else {
+            log::warn!("{what} while the protocol is busy: not delivered");
+            return Ok(None);
+        };
+        match p.as_mut() {
+            Some(p) => guard(what, || f(p.as_mut())).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The last callback: `connection_lost(reason)`, then drop the protocol (its `Drop` is
+    /// user code too), each through the funnel. Breaks the transport ↔ protocol cycle; later
+    /// calls find no protocol.
+    pub fn lose(&self, reason: Reason) {
+        let protocol = match self.protocol.try_borrow_mut() {
+            Ok(mut p) => p.take(),
+            Err(_) => {
+                log::warn!("connection_lost while the protocol is busy: not delivered");
+                None
+            }
+        };
+        if let Some(mut p) = protocol {
+            catch_panic("connection_lost", || p.connection_lost(reason));
+            catch_panic("dropping the protocol", move || drop(p));
+        }
+    }
 }
 
 #[cfg(test)]

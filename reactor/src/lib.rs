@@ -81,7 +81,7 @@ pub mod syscall {
     pub use crate::sys::unix::{MinusOne, cvt, cvt_r};
 }
 
-pub use callback::{Panicked, catch_panic, guard};
+pub use callback::{Panicked, ProtocolSlot, catch_panic, guard};
 pub use connector::{ConnectingStream, StreamConnector};
 pub use error::{ReactorError, ReactorGone};
 pub use events::{Event, Phase, TriggerId};

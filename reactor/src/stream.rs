@@ -13,7 +13,7 @@ use torsion_transport::{
     Reason, Transport,
 };
 
-use crate::callback::{catch_panic, guard};
+use crate::callback::{ProtocolSlot, catch_panic};
 use crate::fdesc::{FileDescriptor, WriteOutcome, WriteSink};
 use crate::reactor::{READ_BUDGET, Reactor};
 use crate::selectable::{IoStatus, Selectable};
@@ -98,7 +98,7 @@ pub type LostHook = Box<dyn FnOnce(Reason)>;
 pub struct StreamTransport<S: StreamSocket> {
     fd: FileDescriptor,
     sock: RefCell<Option<S>>,
-    protocol: RefCell<Option<Box<dyn Protocol>>>,
+    protocol: ProtocolSlot,
     host: Address,
     peer: Address,
     read_lost: Cell<bool>,
@@ -134,7 +134,7 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
         let t = Rc::new_cyclic(|me| StreamTransport {
             fd: FileDescriptor::new(reactor),
             sock: RefCell::new(Some(sock)),
-            protocol: RefCell::new(Some(protocol)),
+            protocol: ProtocolSlot::new(protocol),
             host,
             peer,
             read_lost: Cell::new(false),
@@ -145,13 +145,9 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
         t.fd.set_token(token);
         log::debug!("connection made: {} -> {}", t.host, t.peer);
         let as_transport: Rc<dyn Transport> = t.clone();
-        let made = match t.protocol.try_borrow_mut() {
-            Ok(mut p) => match p.as_mut() {
-                Some(p) => guard("connection_made", || p.connection_made(as_transport)),
-                None => Ok(()),
-            },
-            Err(_) => Ok(()),
-        };
+        let made = t
+            .protocol
+            .call("connection_made", |p| p.connection_made(as_transport));
         if let Err(panicked) = made {
             // A panic in user code closes only this connection, from the loop (ARCHITECTURE,
             // errors); connection_lost still comes.
@@ -178,22 +174,10 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
 
     /// `data_received`, through the funnel; a panic becomes the reason to disconnect.
     fn deliver(&self, data: &[u8]) -> Result<(), Reason> {
-        match self.protocol.try_borrow_mut() {
-            Ok(mut p) => {
-                let Some(p) = p.as_mut() else {
-                    return Ok(());
-                };
-                guard("data_received", || p.data_received(data)).map_err(|e| e.reason())
-            }
-            Err(_) => {
-                log::warn!(
-                    "{}: protocol busy; {} bytes dropped",
-                    self.describe(),
-                    data.len()
-                );
-                Ok(())
-            }
-        }
+        self.protocol
+            .call("data_received", |p| p.data_received(data))
+            .map(drop)
+            .map_err(|e| e.reason())
     }
 
     /// Call `f` on the protocol as a half-closeable one, through the funnel. `Ok(false)`
@@ -204,20 +188,16 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
         what: &str,
         f: impl FnOnce(&mut dyn HalfCloseableProtocol),
     ) -> Result<bool, Reason> {
-        let Ok(mut p) = self.protocol.try_borrow_mut() else {
-            return Ok(false);
-        };
-        let Some(p) = p.as_mut() else {
-            return Ok(false);
-        };
-        guard(what, || match p.as_half_closeable() {
-            Some(hc) => {
-                f(hc);
-                true
-            }
-            None => false,
-        })
-        .map_err(|e| e.reason())
+        self.protocol
+            .call(what, |p| match p.as_half_closeable() {
+                Some(hc) => {
+                    f(hc);
+                    true
+                }
+                None => false,
+            })
+            .map(|called| called.unwrap_or(false))
+            .map_err(|e| e.reason())
     }
 
     fn read_once(&self, buf: &mut [u8]) -> io::Result<usize> {
@@ -321,18 +301,7 @@ impl<S: StreamSocket + 'static> Selectable for StreamTransport<S> {
             Ok(mut sock) => drop(sock.take()),
             Err(_) => log::warn!("{}: socket busy at connection_lost", self.describe()),
         }
-        let protocol = match self.protocol.try_borrow_mut() {
-            Ok(mut p) => p.take(),
-            Err(_) => {
-                log::warn!("{}: protocol busy at connection_lost", self.describe());
-                None
-            }
-        };
-        if let Some(mut p) = protocol {
-            catch_panic("connection_lost", || p.connection_lost(reason.clone()));
-            // Dropping the protocol runs its Drop: user code too.
-            catch_panic("dropping the protocol", move || drop(p));
-        }
+        self.protocol.lose(reason.clone());
         let hook = self.on_lost.borrow_mut().take();
         if let Some(hook) = hook {
             catch_panic("client_connection_lost", move || hook(reason));

@@ -138,7 +138,7 @@ mod tests {
             panic!("not reopened: {:?}", read.mode());
             #[cfg(not(target_os = "linux"))]
             {
-                eprintln!("SKIPPED: no /proc here ({:?})", read.mode());
+                log::info!("skipped: no /proc here ({:?})", read.mode());
                 return;
             }
         }

@@ -33,7 +33,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::rc::{Rc, Weak};
 
-use torsion_reactor::{Reactor, catch_panic};
+use torsion_reactor::{ProtocolSlot, Reactor, catch_panic};
 use torsion_transport::{
     Address, Consumer, Producer, ProducerError, Protocol, PushProducer, Reason, Transport,
 };
@@ -67,7 +67,7 @@ trait Owner {
 pub struct StandardIo {
     reader: RefCell<Option<Rc<Reader>>>,
     writer: RefCell<Option<Rc<StdoutWriter>>>,
-    protocol: RefCell<Option<Box<dyn Protocol>>>,
+    protocol: ProtocolSlot,
     reason: RefCell<Option<Reason>>,
     lost: Cell<bool>,
     /// Made with a write side (not [`StandardIo::stdin`]).
@@ -111,7 +111,7 @@ impl StandardIo {
         let me = Rc::new_cyclic(|me| StandardIo {
             reader: RefCell::new(None),
             writer: RefCell::new(None),
-            protocol: RefCell::new(Some(protocol)),
+            protocol: ProtocolSlot::new(protocol),
             reason: RefCell::new(None),
             lost: Cell::new(false),
             write_side: write.is_some(),
@@ -216,18 +216,9 @@ impl StandardIo {
                 .is_none_or(|w| w.file_descriptor().disconnecting())
     }
 
-    /// Call the protocol through the funnel (CONTRACT C5): no borrow of ours held but the
-    /// protocol's own, a panic caught and logged. `false` if it panicked. A call while the
-    /// protocol is already on the stack is dropped with a `warn!` (never a nested call).
-    fn call(&self, what: &'static str, f: impl FnOnce(&mut dyn Protocol)) -> bool {
-        let Ok(mut guard) = self.protocol.try_borrow_mut() else {
-            log::warn!("StandardIo: {what} while the protocol is busy; not delivered");
-            return true;
-        };
-        match guard.as_mut() {
-            Some(p) => catch_panic(what, || f(p.as_mut())).is_some(),
-            None => true,
-        }
+    /// Call the protocol through the funnel (CONTRACT C5); `false` if it panicked.
+    fn call(&self, what: &str, f: impl FnOnce(&mut dyn Protocol)) -> bool {
+        self.protocol.call(what, f).is_ok()
     }
 
     fn maybe_lost(&self) {
@@ -240,14 +231,7 @@ impl StandardIo {
             .borrow_mut()
             .take()
             .unwrap_or(Reason::ConnectionDone);
-        self.call("connection_lost", |p| p.connection_lost(reason));
-        // Dropped outside every borrow: breaks the transport <-> protocol cycle.
-        let protocol = self
-            .protocol
-            .try_borrow_mut()
-            .ok()
-            .and_then(|mut p| p.take());
-        catch_panic("protocol drop", || drop(protocol));
+        self.protocol.lose(reason);
     }
 }
 
