@@ -65,6 +65,9 @@ pub use torsion_testing as testing;
 #[doc(inline)]
 pub use torsion_transport as transport;
 
+#[doc(inline)]
+pub use torsion_toolkit::{client, framing, task, utils};
+
 /// Every trait and type needed to write protocols and spawn children:
 /// `use torsion::prelude::*;`.
 pub mod prelude {
