@@ -13,6 +13,7 @@
 //!   zombies, `StandardIo`.
 //! - [`testing`] (feature `testing`): fake transports, `Clock`, `MemoryReactor`, the
 //!   loopback pump and the shared contract suite.
+//! - `tls` (feature `tls`): TLS on rustls over any transport, STARTTLS.
 //!
 //! [`prelude`] brings into scope every trait needed to write protocols and spawn children.
 //!
@@ -62,6 +63,9 @@ pub use torsion_reactor as reactor;
 #[cfg(feature = "testing")]
 #[doc(inline)]
 pub use torsion_testing as testing;
+#[cfg(feature = "tls")]
+#[doc(inline)]
+pub use torsion_tls as tls;
 #[doc(inline)]
 pub use torsion_transport as transport;
 
