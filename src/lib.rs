@@ -68,6 +68,8 @@ pub use torsion_testing as testing;
 pub use torsion_tls as tls;
 #[doc(inline)]
 pub use torsion_transport as transport;
+#[doc(inline)]
+pub use torsion_transport::defer;
 
 #[doc(inline)]
 pub use torsion_toolkit::{client, framing, task, utils};
@@ -78,6 +80,7 @@ pub mod prelude {
     pub use torsion_process::{Process, ProcessBuilderExt, ReactorProcess};
     #[cfg(unix)]
     pub use torsion_process::{StandardIo, StdoutWriter};
+    pub use torsion_transport::defer::{Deferred, Failure};
     pub use torsion_transport::{
         Address, ChildFd, ClientFactory, Connector, Consumer, DelayedCall, ExitReason, Factory,
         HalfCloseableProtocol, ListeningPort, ProcessBuilder, ProcessError, ProcessProtocol,

@@ -82,6 +82,8 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod address;
+pub mod callback;
+pub mod defer;
 pub mod error;
 pub mod process;
 pub mod protocol;
