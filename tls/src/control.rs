@@ -5,7 +5,8 @@ use std::fmt;
 use std::rc::{Rc, Weak};
 
 use rustls_pki_types::CertificateDer;
-use torsion_reactor::catch_panic;
+use torsion_transport::callback::catch_panic;
+use torsion_transport::defer::{Deferred, Failure};
 
 use crate::config::TlsVersion;
 use crate::error::TlsError;
@@ -156,25 +157,39 @@ impl TlsControl {
     /// Call `f` when the handshake ends: `Ok(())` when it completed, the failure when the
     /// connection ended before. If it already completed, `f` is called now. Each call goes
     /// through the panic funnel.
+    #[doc(alias = "handshakeCompleted")]
     pub fn on_handshake(&self, f: impl FnOnce(Result<(), TlsError>) + 'static) {
-        let Some(inner) = self.inner() else {
-            catch_panic("TLS handshake callback", || {
-                f(Err(TlsError::Setup("the connection is gone".to_owned())))
-            });
-            return;
-        };
-        let done = {
-            let mut s = inner.state.borrow_mut();
-            if s.handshake_done {
-                true
-            } else {
-                s.on_handshake.push(Box::new(f));
-                return;
+        let gone = || Err(TlsError::Setup("the connection is gone".to_owned()));
+        let result = match self.inner() {
+            None => gone(),
+            Some(inner) => {
+                let mut s = inner.state.borrow_mut();
+                if s.handshake_done {
+                    Ok(())
+                } else if s.lost {
+                    gone()
+                } else {
+                    s.on_handshake.push(Box::new(f));
+                    return;
+                }
             }
         };
-        if done {
-            catch_panic("TLS handshake callback", || f(Ok(())));
-        }
+        catch_panic("TLS handshake callback", || f(result));
+    }
+
+    /// A [`Deferred`] that fires when the handshake completes, or fails with the
+    /// [`TlsError`] (inside the [`Failure`](torsion_transport::defer::Failure)) when the
+    /// connection ends before.
+    pub fn when_handshake_done(&self) -> Deferred<()> {
+        let d = Deferred::new();
+        let out = d.clone();
+        self.on_handshake(move |r| {
+            let _ = match r {
+                Ok(()) => d.callback(()),
+                Err(e) => d.errback(Failure::new(e)),
+            };
+        });
+        out
     }
 
     fn with_conn<R>(&self, f: impl FnOnce(&rustls::Connection) -> Option<R>) -> Option<R> {

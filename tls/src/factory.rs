@@ -7,7 +7,8 @@ use std::rc::Rc;
 use torsion_transport::{Address, ClientFactory, Factory, Protocol, Reason};
 
 use crate::config::{TlsClientConfig, TlsServerConfig};
-use crate::protocol::TlsProtocol;
+use crate::control::TlsControl;
+use crate::protocol::{TlsMode, TlsProtocol};
 
 /// A server factory: each protocol `factory` builds runs as the TLS server side of its
 /// connection. Give it to `listen_tcp`, `listen_unix`, or anything that takes a
@@ -36,7 +37,15 @@ use crate::protocol::TlsProtocol;
 #[doc(alias = "TLSMemoryBIOFactory")]
 pub struct TlsServerFactory {
     config: TlsServerConfig,
-    factory: Rc<dyn Factory>,
+    build: ServerBuild,
+}
+
+/// A protocol builder that gets the connection's [`TlsControl`].
+type WithControl = Box<dyn Fn(&Address, TlsControl) -> Option<Box<dyn Protocol>>>;
+
+enum ServerBuild {
+    Factory(Rc<dyn Factory>),
+    WithControl(WithControl),
 }
 
 impl fmt::Debug for TlsServerFactory {
@@ -48,20 +57,55 @@ impl fmt::Debug for TlsServerFactory {
 impl TlsServerFactory {
     /// Wrap `factory`'s protocols with the server side of `config`.
     pub fn new(config: TlsServerConfig, factory: Rc<dyn Factory>) -> Self {
-        TlsServerFactory { config, factory }
+        TlsServerFactory {
+            config,
+            build: ServerBuild::Factory(factory),
+        }
     }
 
-    /// The wrapped factory.
-    pub fn wrapped_factory(&self) -> &Rc<dyn Factory> {
-        &self.factory
+    /// Build each protocol with `build`, which gets the peer and the connection's
+    /// [`TlsControl`] (to ask for the ALPN protocol, the SNI name, the client's
+    /// certificate); `None` refuses the connection.
+    pub fn with_control(
+        config: TlsServerConfig,
+        build: impl Fn(&Address, TlsControl) -> Option<Box<dyn Protocol>> + 'static,
+    ) -> Self {
+        TlsServerFactory {
+            config,
+            build: ServerBuild::WithControl(Box::new(build)),
+        }
     }
 }
 
 impl Factory for TlsServerFactory {
     fn build_protocol(&self, peer: &Address) -> Option<Box<dyn Protocol>> {
-        let app = self.factory.build_protocol(peer)?;
-        Some(Box::new(TlsProtocol::server(self.config.clone(), app)))
+        let mode = TlsMode::Server(self.config.clone());
+        match &self.build {
+            ServerBuild::Factory(f) => {
+                let app = f.build_protocol(peer)?;
+                Some(Box::new(TlsProtocol::new(mode, app)))
+            }
+            ServerBuild::WithControl(build) => {
+                // The protocol is built inside `new_with`; a refusal leaves no connection.
+                let mut refused = false;
+                let p = TlsProtocol::new_with(mode, |control| match build(peer, control) {
+                    Some(app) => app,
+                    None => {
+                        refused = true;
+                        Box::new(Refused)
+                    }
+                });
+                (!refused).then(|| Box::new(p) as Box<dyn Protocol>)
+            }
+        }
     }
+}
+
+/// Stands in for a protocol the builder refused (never connected).
+struct Refused;
+
+impl Protocol for Refused {
+    fn data_received(&mut self, _data: &[u8]) {}
 }
 
 /// A client factory: each protocol `factory` builds runs as the TLS client side of its

@@ -7,7 +7,8 @@ use std::io::{Read, Write};
 use std::rc::{Rc, Weak};
 
 use rustls::Connection;
-use torsion_reactor::{ProtocolSlot, catch_panic};
+use torsion_reactor::ProtocolSlot;
+use torsion_transport::callback::catch_panic;
 use torsion_transport::{Address, HalfCloseableProtocol, Producer, Protocol, Reason, Transport};
 
 use crate::config::{TlsClientConfig, TlsServerConfig, TlsVersion};

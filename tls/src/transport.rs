@@ -6,7 +6,7 @@ use std::fmt;
 use std::io::Write;
 use std::rc::{Rc, Weak};
 
-use torsion_reactor::catch_panic;
+use torsion_transport::callback::catch_panic;
 use torsion_transport::{
     Address, Consumer, Producer, ProducerError, PullProducer, PushProducer, Transport,
 };
@@ -28,7 +28,8 @@ use crate::protocol::{EARLY_BUFFER_SIZE, Inner};
 ///   when TLS 1.3 was negotiated (the peer may go on sending); with TLS 1.2, whose peer
 ///   must answer close_notify by closing, it closes instead;
 /// - `pause_producing` / `resume_producing` pause and resume reading the underlying
-///   transport.
+///   transport (the plaintext of a chunk it already delivered is still delivered, in one
+///   `data_received`, as a socket delivers what it already read).
 ///
 /// No method calls into the wrapped protocol.
 pub struct TlsTransport {

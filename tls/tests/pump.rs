@@ -1140,3 +1140,113 @@ fn config_errors_are_values() {
         Err(ConfigError::NoCertificates { .. })
     ));
 }
+
+#[test]
+fn when_handshake_done_fires_or_fails_with_the_tls_error() {
+    use torsion_transport::defer::{Failure, run_soon};
+    let pki = Pki::new();
+    let record = |c: &TlsControl| {
+        let out: Rc<RefCell<Option<Result<(), String>>>> = Rc::default();
+        let o = out.clone();
+        let _ = c
+            .when_handshake_done()
+            .add_both(move |r: Result<(), Failure>| {
+                *o.borrow_mut() = Some(r.map_err(|f| match f.downcast_ref::<TlsError>() {
+                    Some(e) => format!("TlsError: {e}"),
+                    None => format!("other: {f}"),
+                }));
+                Ok(())
+            });
+        out
+    };
+    // Success: registered before the handshake runs.
+    let s = TlsProtocol::server(
+        pki.server_config(&BOTH),
+        Box::new(AccumulatingProtocol::new().0),
+    );
+    let c = TlsProtocol::client(
+        pki.client_config("localhost", &BOTH),
+        Box::new(AccumulatingProtocol::new().0),
+    );
+    let (sc, cc) = (s.control(), c.control());
+    let (sr, cr) = (record(&sc), record(&cc));
+    let pump = Pump::new(Box::new(s), Box::new(c));
+    run_soon();
+    assert!(sr.borrow().is_none(), "not before the handshake");
+    pump.flush();
+    run_soon();
+    assert_eq!(*sr.borrow(), Some(Ok(())));
+    assert_eq!(*cr.borrow(), Some(Ok(())));
+    // After the fact: fires at once (through the soon queue).
+    let late = record(&cc);
+    run_soon();
+    assert_eq!(*late.borrow(), Some(Ok(())));
+    // Failure: the verification error.
+    let c = TlsProtocol::client(
+        pki.client_config("other.example", &BOTH),
+        Box::new(AccumulatingProtocol::new().0),
+    );
+    let cr = record(&c.control());
+    let _pump = connect(
+        Box::new(TlsProtocol::server(
+            pki.server_config(&BOTH),
+            Box::new(AccumulatingProtocol::new().0),
+        )),
+        Box::new(c),
+    );
+    run_soon();
+    let got = cr.borrow().clone().expect("fired");
+    let err = got.expect_err("the handshake failed");
+    assert!(
+        err.starts_with("TlsError:") && err.contains("could not be verified"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_server_factory_with_control_hands_each_protocol_its_session() {
+    use torsion_tls::TlsServerFactory;
+    use torsion_transport::{Address, Factory};
+    struct Tell(TlsControl, Option<Rc<dyn Transport>>);
+    impl Protocol for Tell {
+        fn connection_made(&mut self, t: Rc<dyn Transport>) {
+            self.1 = Some(t);
+        }
+        fn data_received(&mut self, _data: &[u8]) {
+            let alpn = self.0.alpn_protocol().unwrap_or_default();
+            let sni = self.0.sni_server_name().unwrap_or_default();
+            if let Some(t) = &self.1 {
+                t.write(format!("{} {sni}", String::from_utf8_lossy(&alpn)).as_bytes());
+            }
+        }
+    }
+    let pki = Pki::new();
+    let config = TlsServerConfig::builder()
+        .certificate(pki.server.certificate_key())
+        .alpn_protocols(["smtp"])
+        .build()
+        .unwrap();
+    let factory = TlsServerFactory::with_control(config, |peer, control| {
+        (*peer != Address::Memory("refused".into()))
+            .then(|| Box::new(Tell(control, None)) as Box<dyn Protocol>)
+    });
+    assert!(
+        factory
+            .build_protocol(&Address::Memory("refused".into()))
+            .is_none()
+    );
+    let server = factory
+        .build_protocol(&Address::Memory("peer".into()))
+        .unwrap();
+    let client = TlsClientConfig::builder()
+        .server_name("localhost")
+        .trust_roots(pki.ca.roots())
+        .alpn_protocols(["smtp"])
+        .build()
+        .unwrap();
+    let (app, got) = AccumulatingProtocol::new();
+    let pump = connect(server, Box::new(TlsProtocol::client(client, Box::new(app))));
+    got.transport().unwrap().write(b"?");
+    pump.flush();
+    assert_eq!(got.data(), b"smtp localhost");
+}
