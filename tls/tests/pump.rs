@@ -1148,15 +1148,17 @@ fn when_handshake_done_fires_or_fails_with_the_tls_error() {
     let record = |c: &TlsControl| {
         let out: Rc<RefCell<Option<Result<(), String>>>> = Rc::default();
         let o = out.clone();
-        let _ = c
-            .when_handshake_done()
-            .add_both(move |r: Result<(), Failure>| {
-                *o.borrow_mut() = Some(r.map_err(|f| match f.downcast_ref::<TlsError>() {
-                    Some(e) => format!("TlsError: {e}"),
-                    None => format!("other: {f}"),
-                }));
-                Ok(())
-            });
+        // Only the side effect matters: the chained Deferred is not awaited.
+        drop(
+            c.when_handshake_done()
+                .add_both(move |r: Result<(), Failure>| {
+                    *o.borrow_mut() = Some(r.map_err(|f| match f.downcast_ref::<TlsError>() {
+                        Some(e) => format!("TlsError: {e}"),
+                        None => format!("other: {f}"),
+                    }));
+                    Ok(())
+                }),
+        );
         out
     };
     // Success: registered before the handshake runs.
