@@ -55,8 +55,11 @@
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+#[cfg(unix)]
+mod adopt;
 pub mod callback;
 pub mod connector;
+pub mod datagram;
 pub mod error;
 pub mod events;
 pub mod fdesc;
@@ -83,11 +86,12 @@ pub mod syscall {
 
 pub use callback::{Panicked, ProtocolSlot, catch_panic, guard};
 pub use connector::{ConnectingStream, StreamConnector};
-pub use error::{ReactorError, ReactorGone};
+pub use datagram::{DATAGRAM_BUDGET, DatagramPort, UdpPort, UnixDatagramPort};
+pub use error::{AdoptError, ReactorError, ReactorGone};
 pub use events::{Event, Phase, TriggerId};
 pub use fdesc::{FileDescriptor, WriteOutcome, WriteSink, WriteStep};
 pub use mio::Token;
-pub use port::{Port, StreamListener};
+pub use port::{Configure, Port, StreamListener};
 pub use reactor::{READ_BUDGET, Reactor, WeakReactor};
 pub use run::ShutdownHold;
 pub use selectable::{IoStatus, Selectable};
