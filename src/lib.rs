@@ -81,6 +81,12 @@ pub mod prelude {
         PushProducer, ReactorCore, ReactorTcp, ReactorTime, ReactorUnix, Reason, Signal,
         SpawnError, Transport, factory_fn,
     };
+    // Datagrams, listen options and the Unix-socket extras (issue 13).
+    pub use torsion_transport::{
+        DatagramProtocol, DatagramTransport, ListenOptions, MulticastInterface, ReactorUdp,
+    };
+    #[cfg(unix)]
+    pub use torsion_transport::{FileDescriptorReceiver, UnixSocketTransport};
 }
 
 /// The README's examples, compiled as doctests so they stay true.

@@ -63,6 +63,8 @@ pub mod datagram;
 pub mod error;
 pub mod events;
 pub mod fdesc;
+#[cfg(unix)]
+mod passfd;
 pub mod port;
 mod reactor;
 mod run;

@@ -2,7 +2,6 @@
 //! (`SO_REUSEPORT`, `IPV6_V6ONLY`), inspecting an adopted descriptor, datagram receives
 //! that report truncation, descriptor passing (`SCM_RIGHTS`), peer credentials, and the
 //! multicast options std lacks.
-#![allow(dead_code)] // TEMPORARY: descriptor passing is wired up in the next commit.
 
 use std::io::{self, IoSlice};
 use std::mem;
