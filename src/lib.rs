@@ -64,6 +64,8 @@ pub use torsion_reactor as reactor;
 pub use torsion_testing as testing;
 #[doc(inline)]
 pub use torsion_transport as transport;
+#[doc(inline)]
+pub use torsion_transport::defer;
 
 #[doc(inline)]
 pub use torsion_toolkit::{client, framing, task, utils};
@@ -74,6 +76,7 @@ pub mod prelude {
     pub use torsion_process::{Process, ProcessBuilderExt, ReactorProcess};
     #[cfg(unix)]
     pub use torsion_process::{StandardIo, StdoutWriter};
+    pub use torsion_transport::defer::{Deferred, Failure};
     pub use torsion_transport::{
         Address, ChildFd, ClientFactory, Connector, Consumer, DelayedCall, ExitReason, Factory,
         HalfCloseableProtocol, ListeningPort, ProcessBuilder, ProcessError, ProcessProtocol,

@@ -84,7 +84,9 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod address;
+pub mod callback;
 pub mod datagram;
+pub mod defer;
 pub mod error;
 pub mod process;
 pub mod protocol;
