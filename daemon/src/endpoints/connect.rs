@@ -257,19 +257,19 @@ impl HostnameEndpoint {
                     })
             }
         };
-        resolved.chain(move |addrs| me.connect_addresses(&r, addrs, factory))
+        resolved.chain(move |addrs| me.connect_addresses(Rc::new(r), addrs, factory))
     }
 
     /// Try `addresses` with Happy Eyeballs, on any reactor (the test kit's `MemoryReactor`
     /// too): the step after resolution.
     pub fn connect_addresses<R>(
         &self,
-        reactor: &R,
+        reactor: Rc<R>,
         addresses: Vec<SocketAddr>,
         factory: Rc<dyn Factory>,
     ) -> Deferred<Rc<dyn Transport>>
     where
-        R: ReactorTcp + ReactorTime + Clone + 'static,
+        R: ReactorTcp + ReactorTime + 'static,
     {
         if addresses.is_empty() {
             return Deferred::fail(Failure::new(ConnectError::NoAddresses {
@@ -278,7 +278,7 @@ impl HostnameEndpoint {
         }
         let result: Deferred<Rc<dyn Transport>> = Deferred::new();
         let race = Rc::new(Race {
-            reactor: reactor.clone(),
+            reactor,
             me: RefCell::new(std::rc::Weak::new()),
             result: result.clone(),
             factory,
@@ -323,8 +323,8 @@ pub fn interleave(addresses: Vec<SocketAddr>) -> VecDeque<SocketAddr> {
 }
 
 /// The state of one Happy Eyeballs connection.
-struct Race<R: ReactorTcp + ReactorTime + Clone + 'static> {
-    reactor: R,
+struct Race<R: ReactorTcp + ReactorTime + 'static> {
+    reactor: Rc<R>,
     me: RefCell<std::rc::Weak<Race<R>>>,
     result: Deferred<Rc<dyn Transport>>,
     factory: Rc<dyn Factory>,
@@ -338,7 +338,7 @@ struct Race<R: ReactorTcp + ReactorTime + Clone + 'static> {
     delay: Duration,
 }
 
-impl<R: ReactorTcp + ReactorTime + Clone + 'static> Race<R> {
+impl<R: ReactorTcp + ReactorTime + 'static> Race<R> {
     fn cancel_timer(&self) {
         let t = self.timer.borrow_mut().take();
         if let Some(t) = t {
@@ -439,24 +439,24 @@ impl<R: ReactorTcp + ReactorTime + Clone + 'static> Race<R> {
 }
 
 /// The factory of one attempt.
-struct Attempt<R: ReactorTcp + ReactorTime + Clone + 'static> {
+struct Attempt<R: ReactorTcp + ReactorTime + 'static> {
     race: Rc<Race<R>>,
     addr: SocketAddr,
 }
 
-impl<R: ReactorTcp + ReactorTime + Clone + 'static> Factory for Attempt<R> {
+impl<R: ReactorTcp + ReactorTime + 'static> Factory for Attempt<R> {
     fn build_protocol(&self, peer: &Address) -> Option<Box<dyn Protocol>> {
         self.race.connected(self.addr, peer)
     }
 }
 
-impl<R: ReactorTcp + ReactorTime + Clone + 'static> ClientFactory for Attempt<R> {
+impl<R: ReactorTcp + ReactorTime + 'static> ClientFactory for Attempt<R> {
     fn client_connection_failed(&self, reason: Reason) {
         self.race.failed(self.addr, reason);
     }
 }
 
-impl<R: ReactorTcp + ReactorTime + Clone + 'static> fmt::Debug for Race<R> {
+impl<R: ReactorTcp + ReactorTime + 'static> fmt::Debug for Race<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Race")
             .field("destination", &self.destination)
