@@ -150,3 +150,47 @@ fn listen_rejects_the_wrong_kind() {
         r#"endpoint "tcp:99999": port: "99999" is not a port number (0-65535)"#
     );
 }
+
+/// A plugin whose code panics: caught, reported as typed errors.
+#[derive(Debug)]
+struct Panicky;
+
+impl endpoints::ServerPlugin for Panicky {
+    fn prefix(&self) -> &str {
+        "panicky"
+    }
+    fn check(&self, fields: &endpoints::Fields) -> Result<(), endpoints::ParseProblem> {
+        if fields.positional().first().map(String::as_str) == Some("boom") {
+            panic!("check exploded");
+        }
+        Ok(())
+    }
+    fn listen(
+        &self,
+        _: &torsion_reactor::Reactor,
+        _: &endpoints::Fields,
+        _: std::rc::Rc<dyn torsion_transport::Factory>,
+    ) -> Result<std::rc::Rc<dyn torsion_transport::ListeningPort>, EndpointError> {
+        panic!("listen exploded")
+    }
+}
+
+#[test]
+fn plugins_extend_the_parser_and_their_panics_are_caught() {
+    let _ = endpoints::register_server_plugin(std::sync::Arc::new(Panicky));
+    assert!(endpoints::register_server_plugin(std::sync::Arc::new(Panicky)).is_err());
+    let e = endpoints::ServerEndpoint::parse("panicky:x\\:y:a=1").unwrap();
+    assert_eq!(e.to_string(), "panicky:x\\:y:a=1");
+    let err = endpoints::ServerEndpoint::parse("panicky:boom").unwrap_err();
+    assert!(
+        err.to_string().contains("check panicked: check exploded"),
+        "{err}"
+    );
+    let reactor = torsion_reactor::Reactor::new().unwrap();
+    let err =
+        endpoints::listen(&reactor, "panicky:1", factory_fn(|_| Box::new(Quiet))).unwrap_err();
+    assert!(
+        err.to_string().contains("listen panicked: listen exploded"),
+        "{err}"
+    );
+}

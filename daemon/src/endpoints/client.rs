@@ -193,7 +193,9 @@ impl ClientEndpoint {
             "unix" => parse_unix(&fields).map(ClientEndpoint::Unix),
             _ => match plugin::client_plugin(fields.kind()) {
                 Some(plugin) => {
-                    plugin.check(&fields)?;
+                    // User code: through the funnel, a panic becomes a parse problem.
+                    torsion_reactor::guard("check", || plugin.check(&fields))
+                        .map_err(|p| ParseProblem::PluginPanicked(p.to_string()))??;
                     Ok(ClientEndpoint::Plugin(PluginClient { plugin, fields }))
                 }
                 None => Err(ParseProblem::UnknownType(fields.kind().to_owned())),

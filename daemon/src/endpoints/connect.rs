@@ -57,7 +57,13 @@ impl ClientEndpoint {
         match self {
             ClientEndpoint::Tcp(t) => HostnameEndpoint::from_client(t).connect(reactor, factory),
             ClientEndpoint::Unix(u) => connect_unix(reactor, u, factory),
-            ClientEndpoint::Plugin(p) => p.plugin.connect(reactor, &p.fields, factory),
+            ClientEndpoint::Plugin(p) => {
+                // User code: through the funnel; a panic fails the Deferred.
+                torsion_reactor::guard("connect", || p.plugin.connect(reactor, &p.fields, factory))
+                    .unwrap_or_else(|panicked| {
+                        Deferred::fail(Failure::Panicked(panicked.to_string()))
+                    })
+            }
         }
     }
 }

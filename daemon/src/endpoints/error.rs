@@ -53,6 +53,8 @@ pub enum ParseProblem {
     },
     /// Fields that cannot go together, or one of several that must be given.
     Conflict(&'static str),
+    /// A plugin's `check` panicked (the panic is caught; the message is here).
+    PluginPanicked(String),
     /// The endpoint is of the wrong kind for the call (a client endpoint given to
     /// `listen`, a `udp:` endpoint given to a stream `listen`, ...).
     WrongKind {
@@ -97,6 +99,7 @@ impl fmt::Display for ParseProblem {
             } => write!(f, "{field}: \"{value}\" is not {expected}"),
             ParseProblem::Conflict(why) => f.write_str(why),
             ParseProblem::WrongKind { expected } => write!(f, "not {expected}"),
+            ParseProblem::PluginPanicked(message) => write!(f, "the endpoint plugin {message}"),
         }
     }
 }

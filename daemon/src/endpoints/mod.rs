@@ -157,7 +157,18 @@ impl ServerEndpoint {
                     expected: "a stream endpoint (udp: is a datagram endpoint: use listen_datagram)",
                 },
             )),
-            ServerEndpoint::Plugin(p) => p.plugin.listen(reactor, &p.fields, factory),
+            ServerEndpoint::Plugin(p) => {
+                // User code: through the funnel; a panic is a listen error.
+                torsion_reactor::guard("listen", || p.plugin.listen(reactor, &p.fields, factory))
+                    .unwrap_or_else(|panicked| {
+                        Err(EndpointError::Listen {
+                            endpoint: self.to_string(),
+                            source: std::io::Error::other(format!(
+                                "the endpoint plugin {panicked}"
+                            )),
+                        })
+                    })
+            }
             _ => self.bind(&BindOptions::default())?.listen(reactor, factory),
         }
     }

@@ -330,7 +330,9 @@ impl ServerEndpoint {
             "udp" => parse_udp(&fields).map(ServerEndpoint::Udp),
             _ => match plugin::server_plugin(fields.kind()) {
                 Some(plugin) => {
-                    plugin.check(&fields)?;
+                    // User code: through the funnel, a panic becomes a parse problem.
+                    torsion_reactor::guard("check", || plugin.check(&fields))
+                        .map_err(|p| ParseProblem::PluginPanicked(p.to_string()))??;
                     Ok(ServerEndpoint::Plugin(PluginServer { plugin, fields }))
                 }
                 None => Err(ParseProblem::UnknownType(fields.kind().to_owned())),
