@@ -132,6 +132,8 @@ struct Slot {
     process: Option<Rc<dyn ProcessTransport>>,
     started: Duration,
     restart: Option<DelayedCall>,
+    /// The next restart delay of this worker.
+    delay: Duration,
 }
 
 /// The parent of prefork workers; see the [module docs](self).
@@ -142,7 +144,6 @@ pub struct Supervisor {
     options: PreforkOptions,
     slots: RefCell<Vec<Slot>>,
     stopping: Cell<bool>,
-    delay: Cell<Duration>,
     spawned: Cell<u64>,
     me: Weak<Supervisor>,
 }
@@ -176,13 +177,13 @@ impl Supervisor {
             reactor: reactor.clone(),
             command,
             sockets,
-            delay: Cell::new(options.restart_delay),
             slots: RefCell::new(
                 (0..options.workers)
                     .map(|_| Slot {
                         process: None,
                         started: Duration::ZERO,
                         restart: None,
+                        delay: options.restart_delay,
                     })
                     .collect(),
             ),
@@ -239,26 +240,29 @@ impl Supervisor {
     }
 
     fn ended(&self, index: usize, reason: &ExitReason) {
-        let started = {
+        if self.stopping.get() {
+            if let Some(slot) = self.slots.borrow_mut().get_mut(index) {
+                slot.process = None;
+            }
+            log::info!("prefork: worker {index} ended ({reason})");
+            return;
+        }
+        let now = self.reactor.now();
+        let delay = {
             let mut slots = self.slots.borrow_mut();
             let Some(slot) = slots.get_mut(index) else {
                 return;
             };
             slot.process = None;
-            slot.started
+            let uptime = now.saturating_sub(slot.started);
+            let delay = if uptime >= self.options.min_uptime {
+                self.options.restart_delay
+            } else {
+                slot.delay
+            };
+            slot.delay = (delay * 2).min(self.options.max_restart_delay);
+            delay
         };
-        if self.stopping.get() {
-            log::info!("prefork: worker {index} ended ({reason})");
-            return;
-        }
-        let uptime = self.reactor.now().saturating_sub(started);
-        let delay = if uptime >= self.options.min_uptime {
-            self.options.restart_delay
-        } else {
-            self.delay.get()
-        };
-        self.delay
-            .set((delay * 2).min(self.options.max_restart_delay));
         log::warn!("prefork: worker {index} ended ({reason}); restarting it in {delay:?}");
         let weak = self.me.clone();
         let call = self.reactor.call_later(delay, move || {

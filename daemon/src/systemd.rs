@@ -178,7 +178,7 @@ impl fmt::Display for ActivationError {
                 fd,
                 expected,
                 found,
-            } => write!(f, "fd {fd} is a {found} socket, not {expected}"),
+            } => write!(f, "fd {fd} is an {found} socket, not {expected}"),
             ActivationError::WrongKind { fd, expected } => {
                 write!(f, "fd {fd} is not {expected}")
             }
