@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use torsion_daemon::prefork::{PreforkOptions, Supervisor};
 use torsion_reactor::Reactor;
-use torsion_transport::{ProcessBuilder, ReactorCore};
+use torsion_transport::ProcessBuilder;
 
 #[test]
 fn a_crash_loop_backs_off() {
