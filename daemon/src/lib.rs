@@ -44,3 +44,8 @@ pub mod prefork;
 mod sys;
 #[cfg(unix)]
 pub mod systemd;
+
+/// The guide `docs/guides/writing-a-daemon.md`, its code compiled as doctests.
+#[cfg(all(doctest, unix))]
+#[doc = include_str!("../../docs/guides/writing-a-daemon.md")]
+mod guide {}
