@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use torsion_reactor::{DATAGRAM_BUDGET, Reactor};
 use torsion_transport::{
-    Address, DatagramError, DatagramProtocol, DatagramTransport, ListenOptions, MAX_DATAGRAM_SIZE,
-    MulticastInterface, ReactorUdp,
+    Address, DatagramError, DatagramProtocol, DatagramTransport, ListenOptions, MulticastInterface,
+    ReactorUdp,
 };
 use util::DEADLINE;
 
@@ -412,6 +412,7 @@ fn listen_options_reuse_port_lets_two_udp_sockets_share_a_port() {
 #[cfg(unix)]
 mod unix_datagram {
     use super::*;
+    use torsion_transport::MAX_DATAGRAM_SIZE;
 
     fn dir(name: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("torsion-udg-{}-{name}", std::process::id()));
