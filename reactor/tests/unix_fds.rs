@@ -208,6 +208,11 @@ fn q8_send_fds_errors() {
         .collect();
     let e = unix.send_fds(b"x", many).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    t.write(&vec![0u8; 4 << 20]); // buffered: the half-close below stays pending
+    t.lose_write_connection();
+    let (r, _w) = std::io::pipe().unwrap();
+    let e = unix.send_fds(b"x", vec![OwnedFd::from(r)]).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotConnected);
     t.lose_connection();
     let (r, _w) = std::io::pipe().unwrap();
     let e = unix.send_fds(b"x", vec![OwnedFd::from(r)]).unwrap_err();
