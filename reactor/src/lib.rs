@@ -74,6 +74,7 @@ pub mod stream;
 mod sys;
 pub mod tcp;
 mod thread;
+pub mod threadpool;
 #[cfg(unix)]
 pub mod unix;
 
@@ -101,5 +102,6 @@ pub use signals::SignalId;
 pub use stream::{StreamSocket, StreamTransport};
 pub use tcp::{TcpConnector, TcpOptions, TcpPort, TcpTransport};
 pub use thread::ThreadHandle;
+pub use threadpool::DEFAULT_THREAD_POOL_SIZE;
 #[cfg(unix)]
 pub use unix::{UnixConnector, UnixPort, UnixTransport};

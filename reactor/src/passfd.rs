@@ -39,6 +39,11 @@ impl FdOut {
         q.push_back((self.sent.get() + unsent as u64, fds));
     }
 
+    /// Forget (and close) the descriptors queued last.
+    pub(crate) fn drop_last(&self) {
+        self.queue.borrow_mut().pop_back();
+    }
+
     /// Close every descriptor not sent.
     pub(crate) fn clear(&self) {
         let dropped = std::mem::take(&mut *self.queue.borrow_mut());

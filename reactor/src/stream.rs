@@ -485,8 +485,18 @@ impl<S: StreamSocket + 'static> torsion_transport::UnixSocketTransport for Strea
                 "descriptors can only be sent over a Unix socket",
             ));
         }
-        self.fds_out.push(self.fd.unsent(), fds);
+        let before = self.fd.unsent();
+        self.fds_out.push(before, fds);
         self.fd.write(data);
+        if self.fd.unsent() == before {
+            // The write side would take nothing (a half-close is pending): close the
+            // descriptors rather than leave them queued behind bytes that never come.
+            self.fds_out.drop_last();
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the connection's write side is closing: descriptors not sent",
+            ));
+        }
         Ok(())
     }
 

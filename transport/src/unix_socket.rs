@@ -2,7 +2,7 @@
 //! (Twisted's `IUNIXTransport.sendFileDescriptor` and `IFileDescriptorReceiver`; CONTRACT
 //! Q8, Q9). Unix only.
 //!
-//! A protocol reaches them through its transport: [`Transport::as_unix_socket`] is
+//! A protocol reaches them through its transport: [`Transport::as_unix_socket`](crate::Transport::as_unix_socket) is
 //! `Some` on a connected Unix stream socket and `None` on every other transport. A protocol
 //! that wants descriptors says so by returning itself from
 //! [`Protocol::as_fd_receiver`](crate::Protocol::as_fd_receiver), as a Twisted protocol

@@ -586,7 +586,12 @@ pub(crate) fn recv_unix_datagram(
     sock: &mio::net::UnixDatagram,
     buf: &mut [u8],
 ) -> io::Result<Received> {
-    recv_datagram(sock.as_fd(), buf)
+    let mut r = recv_datagram(sock.as_fd(), buf)?;
+    if !matches!(r.from, Address::Unix(_)) {
+        // An unbound sender: Linux reports no address at all.
+        r.from = Address::Unix(None);
+    }
+    Ok(r)
 }
 
 /// A non-blocking UDP socket bound to `addr` with `options`.
