@@ -35,8 +35,6 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 #[cfg(unix)]
-mod compat;
-#[cfg(unix)]
 pub mod endpoints;
 #[cfg(unix)]
 pub mod prefork;

@@ -8,8 +8,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
-#[allow(unused_imports)]
-use crate::compat::PoolExt as _;
 use torsion_reactor::Reactor;
 use torsion_transport::defer::{Deferred, Failure};
 use torsion_transport::{
