@@ -147,6 +147,17 @@ impl CertificateKey {
         })
     }
 
+    /// This chain followed by the (intermediate) certificates in the PEM file `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Read`], [`ConfigError::Pem`], [`ConfigError::NoCertificates`].
+    pub fn with_extra_chain_file(mut self, path: &Path) -> Result<Self, ConfigError> {
+        self.chain
+            .extend(certificates(&read(path)?, &path.display().to_string())?);
+        Ok(self)
+    }
+
     /// The chain and the key as DER.
     pub fn from_der(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Self {
         CertificateKey { chain, key }

@@ -5,6 +5,7 @@ use std::fmt;
 use std::rc::{Rc, Weak};
 
 use rustls_pki_types::CertificateDer;
+use torsion_transport::Transport;
 use torsion_transport::callback::catch_panic;
 use torsion_transport::defer::{Deferred, Failure};
 
@@ -190,6 +191,16 @@ impl TlsControl {
             };
         });
         out
+    }
+
+    /// The connection's [`TlsTransport`](crate::TlsTransport), the one the wrapped
+    /// protocol got; `None` once the connection is gone.
+    pub fn transport(&self) -> Option<Rc<dyn Transport>> {
+        let inner = self.inner()?;
+        if inner.state.borrow().lost {
+            return None;
+        }
+        Some(inner.transport.clone() as Rc<dyn Transport>)
     }
 
     fn with_conn<R>(&self, f: impl FnOnce(&rustls::Connection) -> Option<R>) -> Option<R> {
