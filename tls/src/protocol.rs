@@ -58,6 +58,8 @@ pub(crate) struct State {
     pub(crate) close_sent: bool,
     /// The peer's close_notify arrived.
     pub(crate) peer_closed: bool,
+    /// `lose_connection` was passed down to the underlying transport.
+    pub(crate) lower_closing: bool,
     /// `abort_connection` was called.
     pub(crate) aborted: bool,
     /// `connection_lost` was delivered (or is being).
@@ -240,7 +242,19 @@ impl Inner {
     pub(crate) fn maybe_finish_close(&self) {
         let (lower, out, full) = {
             let mut s = self.state.borrow_mut();
-            if !(s.disconnecting || s.write_shutdown) || s.close_sent || s.lost || s.aborted {
+            if !(s.disconnecting || s.write_shutdown) || s.lost || s.aborted {
+                return;
+            }
+            if s.close_sent {
+                // close_notify went with a half-close; now the whole connection closes.
+                if s.disconnecting && !s.lower_closing {
+                    s.lower_closing = true;
+                    let lower = s.lower.clone();
+                    drop(s);
+                    if let Some(lower) = lower {
+                        lower.lose_connection();
+                    }
+                }
                 return;
             }
             if matches!(s.producer, Some(Producer::Pull(_))) {
@@ -259,6 +273,7 @@ impl Inner {
                         .and_then(TlsVersion::from_rustls)
                         != Some(TlsVersion::Tls13));
             s.close_sent = true;
+            s.lower_closing = full;
             let out = match s.conn.as_mut() {
                 Some(conn) => {
                     conn.send_close_notify();
@@ -404,6 +419,7 @@ impl TlsProtocol {
                     write_shutdown: false,
                     close_sent: false,
                     peer_closed: false,
+                    lower_closing: false,
                     aborted: false,
                     lost: false,
                     failure: None,

@@ -1252,3 +1252,64 @@ fn a_server_factory_with_control_hands_each_protocol_its_session() {
     pump.flush();
     assert_eq!(got.data(), b"smtp localhost");
 }
+
+#[test]
+fn lose_connection_after_a_half_close_closes_the_whole_connection() {
+    let pki = Pki::new();
+    let p = pair_with(
+        pki.server_config(&[TlsVersion::Tls13]),
+        pki.client_config("localhost", &[TlsVersion::Tls13]),
+        true,
+    );
+    let ct = p.client.transport().unwrap();
+    ct.lose_write_connection();
+    p.pump.flush();
+    assert!(p.server.read_closed() && !p.client.closed());
+    ct.lose_connection();
+    p.pump.flush();
+    assert!(p.client.closed(), "the half-closed side closed for good");
+    assert!(
+        p.client.reason().unwrap().is_clean(),
+        "{:?}",
+        p.client.reason()
+    );
+}
+
+#[test]
+fn a_half_closed_client_of_a_plain_protocol_ends_when_the_server_answers_and_closes() {
+    // netcat's shape: stdin ends -> half-close; the server finishes and closes.
+    let pki = Pki::new();
+    let (sp, server_h) = AccumulatingProtocol::half_closeable();
+    let (cp, client_h) = AccumulatingProtocol::new();
+    let pump = connect(
+        Box::new(TlsProtocol::server(
+            pki.server_config(&[TlsVersion::Tls13]),
+            Box::new(sp),
+        )),
+        Box::new(TlsProtocol::client(
+            pki.client_config("localhost", &[TlsVersion::Tls13]),
+            Box::new(cp),
+        )),
+    );
+    let ct = client_h.transport().unwrap();
+    ct.write(b"question");
+    ct.lose_write_connection();
+    pump.flush();
+    assert!(server_h.read_closed());
+    let st = server_h.transport().unwrap();
+    st.write(b"answer");
+    st.lose_connection();
+    pump.flush();
+    assert_eq!(client_h.data(), b"answer");
+    assert!(client_h.closed() && server_h.closed());
+    assert!(
+        client_h.reason().unwrap().is_clean(),
+        "{:?}",
+        client_h.reason()
+    );
+    assert!(
+        server_h.reason().unwrap().is_clean(),
+        "{:?}",
+        server_h.reason()
+    );
+}
