@@ -167,6 +167,8 @@ impl TlsControl {
                 let mut s = inner.state.borrow_mut();
                 if s.handshake_done {
                     Ok(())
+                } else if let Some(e) = &s.handshake_failure {
+                    Err(e.clone())
                 } else if s.lost {
                     gone()
                 } else {

@@ -52,7 +52,6 @@ use crate::TlsError;
 use torsion_daemon::endpoints::ConnectError;
 
 use crate::config::{CertificateKey, TlsClientConfig, TlsServerConfig, TlsVersion, TrustRoots};
-use crate::control::TlsControl;
 use crate::error::ConfigError;
 use crate::factory::TlsServerFactory;
 use crate::protocol::{TlsMode, TlsProtocol};
@@ -265,29 +264,31 @@ impl ClientPlugin for TlsClient {
                 tcp.push_str(&format!(":{field}={}", escaped(v)));
             }
         }
-        let control = Rc::new(RefCell::new(None));
+        let handshake: PendingHandshake = Rc::default();
         let wrapped = Rc::new(ClientWrap {
             config,
             factory,
-            control: control.clone(),
+            handshake: handshake.clone(),
         });
         endpoints::connect(reactor, &tcp, wrapped).chain(move |_tcp| {
-            match control.borrow().clone() {
-                Some(c) => c.when_handshake_done().and_then(move |()| {
-                    c.transport()
-                        .ok_or_else(|| Failure::msg("the TLS connection closed at once"))
-                }),
-                None => Deferred::fail(Failure::msg("the TLS connection was not built")),
-            }
+            handshake
+                .borrow_mut()
+                .take()
+                .unwrap_or_else(|| Deferred::fail(Failure::msg("the TLS connection was not built")))
         })
     }
 }
 
-/// Wraps each protocol of a client endpoint's factory in TLS, keeping its control.
+/// The handshake of the connection a client endpoint's factory built.
+type PendingHandshake = Rc<RefCell<Option<Deferred<Rc<dyn Transport>>>>>;
+
+/// Wraps each protocol of a client endpoint's factory in TLS, and keeps the Deferred of
+/// its handshake: taken from the start, so a handshake that fails before the TCP
+/// connection is reported still reports its error.
 struct ClientWrap {
     config: TlsClientConfig,
     factory: Rc<dyn Factory>,
-    control: Rc<RefCell<Option<TlsControl>>>,
+    handshake: PendingHandshake,
 }
 
 impl fmt::Debug for ClientWrap {
@@ -300,7 +301,13 @@ impl Factory for ClientWrap {
     fn build_protocol(&self, peer: &Address) -> Option<Box<dyn Protocol>> {
         let app = self.factory.build_protocol(peer)?;
         let p = TlsProtocol::new(TlsMode::Client(self.config.clone()), app);
-        *self.control.borrow_mut() = Some(p.control());
+        let control = p.control();
+        let done = control.when_handshake_done().and_then(move |()| {
+            control
+                .transport()
+                .ok_or_else(|| Failure::msg("the TLS connection closed right after its handshake"))
+        });
+        *self.handshake.borrow_mut() = Some(done);
         Some(Box::new(p))
     }
 }

@@ -70,6 +70,8 @@ pub(crate) struct State {
     pub(crate) producer: Option<Producer>,
     pub(crate) membrane: Option<Rc<Membrane>>,
     pub(crate) on_handshake: Vec<HandshakeCallback>,
+    /// Why the handshake failed, once the connection ended before it completed.
+    pub(crate) handshake_failure: Option<TlsError>,
     pub(crate) host: Option<Address>,
     pub(crate) peer: Option<Address>,
 }
@@ -426,6 +428,7 @@ impl TlsProtocol {
                     producer: None,
                     membrane: None,
                     on_handshake: Vec::new(),
+                    handshake_failure: None,
                     host: None,
                     peer: None,
                 }),
@@ -535,6 +538,7 @@ impl Protocol for TlsProtocol {
             } else {
                 None
             };
+            s.handshake_failure = handshake_failed.clone();
             s.early.clear();
             s.producer = None;
             (reason, handshake_failed, s.membrane.take())

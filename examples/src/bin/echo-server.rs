@@ -7,12 +7,14 @@
 //! cargo run -p torsion-examples --bin echo-server -- --port 8000
 //! cargo run -p torsion-examples --bin echo-server -- --unix /tmp/echo.sock
 //! cargo run -p torsion-examples --bin echo-server -- --listen tcp:8000 --listen udp:8000 --workers 2
+//! cargo run -p torsion-examples --bin echo-server -- --listen ssl:8443:privateKey=key.pem:certKey=cert.pem
 //! systemd-socket-activate -l 8000 target/debug/echo-server --listen systemd:domain=INET6:index=0
 //! ```
 //!
 //! then talk to it with `nc localhost 8000` (or `nc -U /tmp/echo.sock`, `nc -u localhost
-//! 8000`). `--listen ENDPOINT` (repeatable) takes any server endpoint (`tcp:`, `tcp6:`,
-//! `unix:`, `systemd:`, `udp:`); without it, `--port` (default 8000, on 127.0.0.1) or
+//! 8000`, or `openssl s_client -connect localhost:8443` for TLS). `--listen ENDPOINT`
+//! (repeatable) takes any server endpoint (`tcp:`, `tcp6:`, `unix:`, `systemd:`, `udp:`,
+//! and `ssl:` for TLS with a PEM key and certificate chain); without it, `--port` (default 8000, on 127.0.0.1) or
 //! `--unix` says where. It prints `listening on ADDR` per endpoint, then, under systemd
 //! (`NOTIFY_SOCKET` set), sends `READY=1` once listening with its signal handling in place
 //! and `STOPPING=1` when it stops. It serves until SIGINT or SIGTERM, then exits 0. With
@@ -47,7 +49,8 @@ struct Args {
     #[arg(long, value_name = "PATH", conflicts_with = "port")]
     unix: Option<PathBuf>,
     /// Listen on this endpoint (tcp:8000, unix:/run/echo.sock, systemd:domain=INET:index=0,
-    /// udp:8000, ...); repeatable. Replaces --port and --unix.
+    /// udp:8000, ssl:8443:privateKey=KEY.pem:certKey=CERT.pem, ...); repeatable. Replaces
+    /// --port and --unix.
     #[arg(long, value_name = "ENDPOINT", conflicts_with_all = ["port", "unix"])]
     listen: Vec<String>,
     /// Prefork this many worker processes to serve the endpoints (0: serve here).
@@ -107,6 +110,9 @@ fn serve_here(
 }
 
 fn serve(args: Args) -> Result<(), Box<dyn Error>> {
+    // `ssl:` endpoints (TLS).
+    #[cfg(feature = "tls")]
+    torsion::tls::endpoints::register();
     let worker = Worker::from_env()?;
     let eps = endpoints(&args)?;
     let reactor = Reactor::new()?;

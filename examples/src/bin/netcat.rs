@@ -5,11 +5,14 @@
 //! ```text
 //! cargo run -p torsion-examples --bin netcat -- tcp:host=localhost:port=8000
 //! echo hello | cargo run -p torsion-examples --bin netcat -- unix:path=/tmp/echo.sock
+//! cargo run -p torsion-examples --bin netcat -- tls:host=localhost:port=8443:trustRoots=ca.pem
 //! ```
 //!
 //! CLIENT_ENDPOINT is a client endpoint in Twisted's syntax: `tcp:host=H:port=P` (a host
 //! name is resolved and every address tried, Happy Eyeballs) or `unix:path=P`, with
-//! `:timeout=S` (default 30). When stdin ends, netcat half-closes the connection (the peer
+//! `:timeout=S` (default 30); or `tls:host=H:port=P[:trustRoots=PEM_FILE_OR_DIR]`, TLS that
+//! verifies the server's certificate for H against the system's roots or the given ones (a
+//! certificate that cannot be verified is an error naming why). When stdin ends, netcat half-closes the connection (the peer
 //! sees EOF) and keeps relaying what the peer sends; when the peer closes, it exits 0. A
 //! bad endpoint or a failed connection prints `netcat: error: ...` and exits 1.
 
@@ -28,7 +31,8 @@ use torsion::reactor::Reactor;
 #[derive(Debug, Parser)]
 #[command(name = "netcat")]
 struct Args {
-    /// Where to connect: tcp:host=H:port=P[:timeout=S] or unix:path=P[:timeout=S].
+    /// Where to connect: tcp:host=H:port=P[:timeout=S], unix:path=P[:timeout=S] or
+    /// tls:host=H:port=P[:trustRoots=PEM_FILE_OR_DIR].
     #[arg(value_name = "CLIENT_ENDPOINT")]
     endpoint: String,
 }
@@ -67,6 +71,9 @@ impl Protocol for ToConnection {
 }
 
 fn relay(args: Args) -> Result<(), Box<dyn Error>> {
+    // `tls:` endpoints.
+    #[cfg(feature = "tls")]
+    torsion::tls::endpoints::register();
     // Parse first: a bad endpoint is reported before anything starts.
     ClientEndpoint::parse(&args.endpoint)?;
     let reactor = Reactor::new()?;
@@ -98,6 +105,9 @@ fn relay(args: Args) -> Result<(), Box<dyn Error>> {
         Ok(())
     });
     reactor.run()?;
+    // Continuations the last iteration queued (a TLS endpoint's handshake failure): the
+    // failure says more than the lost connection.
+    torsion::defer::run_soon();
     if let Some(failure) = failed.borrow_mut().take() {
         return Err(failure.into());
     }
