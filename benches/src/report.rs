@@ -126,6 +126,19 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
              multi-thread runtime with 2 workers, a task per connection. A sample is \
              messages per second.",
         ),
+        "B13" => (
+            "TLS echo",
+            "One rustls configuration for every contender (ring, TLS 1.3, \
+             TLS13_AES_128_GCM_SHA256, X25519, no session resumption): torsion \
+             (`TlsServerFactory` over `listen_tcp`), tokio + tokio-rustls on a current-thread \
+             runtime (a task per connection, `write_all` then `flush`), and rustls driven by \
+             hand over raw mio (the floor). The load client, the same for all, is raw mio + \
+             rustls on a thread of the report process. Throughput: 10 connections, each \
+             sending 16 KiB and waiting for its echo (messages per second). Handshakes: 10 \
+             connections at a time, each a full handshake, one byte echoed, the socket \
+             dropped, then a new connection (handshakes per second; the client's verification is part \
+             of every contender's cost).",
+        ),
         _ => ("", ""),
     }
 }
