@@ -181,7 +181,7 @@ impl TlsControl {
     }
 
     /// A [`Deferred`] that fires when the handshake completes, or fails with the
-    /// [`TlsError`] (inside the [`Failure`](torsion_transport::defer::Failure)) when the
+    /// [`TlsError`] (inside the [`Failure`]) when the
     /// connection ends before.
     pub fn when_handshake_done(&self) -> Deferred<()> {
         let d = Deferred::new();
