@@ -157,8 +157,15 @@ impl Inner {
                     return got;
                 };
                 let mut failure = None;
-                if let Err(e) = conn.read_tls(&mut data) {
-                    failure = Some(TlsError::Setup(e.to_string()));
+                match conn.read_tls(&mut data) {
+                    // Nothing taken: after the peer's close_notify rustls reads no more;
+                    // what follows it is dropped (a loop here would never end).
+                    Ok(0) if !data.is_empty() => {
+                        log::debug!("{} bytes after the peer's close_notify dropped", data.len());
+                        data = &[];
+                    }
+                    Ok(_) => {}
+                    Err(e) => failure = Some(TlsError::Setup(e.to_string())),
                 }
                 let mut early = false;
                 if failure.is_none() {

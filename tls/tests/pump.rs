@@ -1313,3 +1313,33 @@ fn a_half_closed_client_of_a_plain_protocol_ends_when_the_server_answers_and_clo
         server_h.reason()
     );
 }
+
+#[test]
+fn bytes_after_the_peers_close_notify_are_dropped_without_hanging() {
+    use torsion_testing::StringTransport;
+    let pki = Pki::new();
+    let (sl, cl) = (
+        Rc::new(StringTransport::new()),
+        Rc::new(StringTransport::new()),
+    );
+    let (sapp, server) = AccumulatingProtocol::new();
+    let (capp, client) = AccumulatingProtocol::half_closeable();
+    let mut s = TlsProtocol::server(pki.server_config(&BOTH), Box::new(sapp));
+    let mut c = TlsProtocol::client(pki.client_config("localhost", &BOTH), Box::new(capp));
+    s.connection_made(sl.clone());
+    c.connection_made(cl.clone());
+    for _ in 0..10 {
+        s.data_received(&cl.take_value());
+        c.data_received(&sl.take_value());
+    }
+    server.transport().unwrap().write(b"last words");
+    server.transport().unwrap().lose_connection();
+    let mut tail = sl.take_value();
+    assert!(!tail.is_empty());
+    // Garbage glued after the close_notify in the same read.
+    tail.extend_from_slice(b"trailing garbage after close_notify");
+    c.data_received(&tail);
+    c.data_received(b"and another read");
+    assert_eq!(client.data(), b"last words");
+    assert!(client.read_closed());
+}
