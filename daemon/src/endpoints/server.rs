@@ -67,7 +67,9 @@ pub struct UnixServer {
     pub backlog: Option<u32>,
     /// Guard the path with a lock file `PATH.lock` (default on, as Twisted's `wantPID`):
     /// a second server on the same path fails at once, and the socket file a dead server
-    /// left behind is replaced.
+    /// left behind is replaced (only if nothing answers on it). The lock is an `flock` held
+    /// while listening; the lock file itself stays. Without it (`lockfile=0`), as in
+    /// Twisted, an existing file at the path is an error.
     pub lockfile: bool,
 }
 
