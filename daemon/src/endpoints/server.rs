@@ -239,6 +239,8 @@ fn parse_unix(fields: &Fields) -> Result<UnixServer, ParseProblem> {
     }
     let mode = b
         .parse_with("mode", "an octal mode (0000-7777)", |v| {
+            // Python's int(mode, 8), which Twisted calls, also takes a 0o prefix.
+            let v = v.strip_prefix("0o").unwrap_or(v);
             if v.is_empty() || !v.bytes().all(|c| (b'0'..=b'7').contains(&c)) {
                 return None;
             }
@@ -527,6 +529,10 @@ mod tests {
             panic!()
         };
         assert_eq!((u.mode, u.lockfile), (0o660, false));
+        let ServerEndpoint::Unix(u) = ok("unix:/x:mode=0o640") else {
+            panic!()
+        };
+        assert_eq!(u.mode, 0o640);
         assert_eq!(
             err("unix:/x:mode=999"),
             r#"endpoint "unix:/x:mode=999": mode: "999" is not an octal mode (0000-7777)"#
