@@ -158,7 +158,7 @@ fn a_port_in_use_is_reported_in_display_form() {
         assert!(
             err.contains("error: ")
                 && err.contains("cannot listen")
-                && err.contains(&format!("{port}"))
+                && err.contains(port.as_str())
                 && err.contains("Address already in use"),
             "{program} printed {err:?}"
         );
