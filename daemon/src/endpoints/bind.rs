@@ -364,9 +364,11 @@ impl ServerEndpoint {
                 (fd, Some(file))
             }
             ServerEndpoint::Systemd(s) => (
-                systemd_socket(s, true).map_err(|source| EndpointError::Activation {
-                    endpoint: endpoint.clone(),
-                    source,
+                systemd_socket(s, !self.is_datagram()).map_err(|source| {
+                    EndpointError::Activation {
+                        endpoint: endpoint.clone(),
+                        source,
+                    }
                 })?,
                 None,
             ),

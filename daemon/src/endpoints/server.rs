@@ -344,10 +344,26 @@ impl ServerEndpoint {
         }
     }
 
-    /// True for datagram endpoints (`udp:`), which [`listen_datagram`](super::listen_datagram)
-    /// takes; the others are stream endpoints, which [`listen`](super::listen) takes.
+    /// True for datagram endpoints, which [`listen_datagram`](super::listen_datagram)
+    /// takes: `udp:`, and a `systemd:` endpoint whose inherited socket is a datagram socket
+    /// (looked up in [`ListenFds`](crate::systemd::ListenFds); false when it cannot be
+    /// found, so that `listen` reports why). The others are stream endpoints, which
+    /// [`listen`](super::listen) takes.
     pub fn is_datagram(&self) -> bool {
-        matches!(self, ServerEndpoint::Udp(_))
+        match self {
+            ServerEndpoint::Udp(_) => true,
+            ServerEndpoint::Systemd(s) => crate::systemd::ListenFds::from_env()
+                .ok()
+                .and_then(|fds| match &s.which {
+                    Inherited::Index(i) => fds.get(*i).ok(),
+                    Inherited::Name(n) => fds.by_name(n).ok(),
+                })
+                .and_then(|fd| {
+                    nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::SockType).ok()
+                })
+                .is_some_and(|t| t == nix::sys::socket::SockType::Datagram),
+            _ => false,
+        }
     }
 }
 
