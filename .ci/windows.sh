@@ -73,7 +73,6 @@ fi
 WINDOWS_EXCLUDED=(
     "torsion-benches:the comparators and the raw floor are POSIX (posix_spawn, fcntl, waitpid)"
     "torsion-examples:the run example is POSIX (fd maps, PTYs, the raw spawn layer)"
-    "torsion-daemon:systemd activation, prefork and socket adoption are POSIX (the crate is empty on Windows)"
 )
 
 run_windows_suite() {

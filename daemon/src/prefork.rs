@@ -8,7 +8,8 @@
 //! - spawns each worker with the torsion process API ([`ProcessBuilder`]): the sockets at
 //!   fds 3, 4, ... of the child (through the child fd map), stdin/stdout/stderr shared, and
 //!   the environment variables [`ENV_FDS`] (how many), [`ENV_WORKER`] (the worker's index)
-//!   and [`ENV_PARENT`] (the parent's pid);
+//!   and [`ENV_PARENT`] (the parent's pid); `NOTIFY_SOCKET` and the watchdog variables are
+//!   removed, since systemd talks to the parent;
 //! - replaces a worker that dies, after a restart delay that doubles (from
 //!   [`PreforkOptions::restart_delay`] up to [`PreforkOptions::max_restart_delay`]) while
 //!   workers die young, so that a crash loop does not spin;
@@ -211,6 +212,10 @@ impl Supervisor {
             .env(ENV_FDS, self.sockets.len().to_string())
             .env(ENV_WORKER, index.to_string())
             .env(ENV_PARENT, std::process::id().to_string())
+            // systemd talks to the parent: a worker must not send READY=1 or pings.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
             .shutdown_policy(ShutdownPolicy::Terminate {
                 grace: self.options.grace,
             });

@@ -665,6 +665,46 @@ pub fn parse_watchdog_vars(
     Ok((usec > 0).then(|| Duration::from_micros(usec)))
 }
 
+/// Why [`ready`] or [`Watchdog::from_env`] could not do its part.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReadyError {
+    /// `NOTIFY_SOCKET` is malformed or the message could not be sent.
+    Notify(NotifyError),
+    /// `WATCHDOG_USEC` or `WATCHDOG_PID` is not a number.
+    Watchdog(ActivationError),
+}
+
+impl fmt::Display for ReadyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadyError::Notify(e) => e.fmt(f),
+            ReadyError::Watchdog(e) => write!(f, "systemd watchdog: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReadyError::Notify(e) => Some(e),
+            ReadyError::Watchdog(e) => Some(e),
+        }
+    }
+}
+
+impl From<NotifyError> for ReadyError {
+    fn from(e: NotifyError) -> Self {
+        ReadyError::Notify(e)
+    }
+}
+
+impl From<ActivationError> for ReadyError {
+    fn from(e: ActivationError) -> Self {
+        ReadyError::Watchdog(e)
+    }
+}
+
 /// Sends `WATCHDOG=1` every half of the interval on a reactor's timers, until dropped or
 /// [`stop`](Self::stop)ped. A failed ping is logged and the pings go on.
 pub struct Watchdog {
@@ -727,10 +767,10 @@ impl Watchdog {
     ///
     /// # Errors
     ///
-    /// A bad `WATCHDOG_USEC`/`WATCHDOG_PID` or `NOTIFY_SOCKET`, as a message.
+    /// [`ReadyError`]: a bad `WATCHDOG_USEC`/`WATCHDOG_PID` or `NOTIFY_SOCKET`.
     pub fn from_env<R: ReactorTime + Clone + 'static>(
         clock: &R,
-    ) -> Result<Option<Watchdog>, Box<dyn std::error::Error>> {
+    ) -> Result<Option<Watchdog>, ReadyError> {
         let usec = std::env::var("WATCHDOG_USEC").ok();
         let pid = std::env::var("WATCHDOG_PID").ok();
         let Some(interval) =
@@ -778,10 +818,9 @@ impl Drop for Watchdog {
 ///
 /// # Errors
 ///
-/// The notification could not be sent, or the watchdog variables are malformed.
-pub fn ready<R: ReactorTime + Clone + 'static>(
-    clock: &R,
-) -> Result<Option<Watchdog>, Box<dyn std::error::Error>> {
+/// [`ReadyError`]: the notification could not be sent, or the watchdog variables are
+/// malformed.
+pub fn ready<R: ReactorTime + Clone + 'static>(clock: &R) -> Result<Option<Watchdog>, ReadyError> {
     if !notify("READY=1")? {
         return Ok(None);
     }

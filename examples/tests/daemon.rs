@@ -370,3 +370,44 @@ fn prefork_workers_die_with_a_killed_parent() {
     // PR_SET_PDEATHSIG: SIGTERM to each worker; they exit (and init reaps them).
     wait_for("the workers to end", || workers.iter().all(|w| !alive(*w)));
 }
+
+#[test]
+fn udp_under_systemd_socket_activate() {
+    if !have_socket_activate() {
+        return;
+    }
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut g = Guard(
+        Command::new("systemd-socket-activate")
+            .args(["-d", "-l", &format!("127.0.0.1:{port}")])
+            .arg(env!("CARGO_BIN_EXE_echo-server"))
+            .args(["--listen", "systemd:domain=INET:index=0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn systemd-socket-activate"),
+    );
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // The first datagram starts the server; resend until the echo comes back.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 64];
+    loop {
+        let _ = u.send_to(b"activated datagram", ("127.0.0.1", port));
+        if let Ok((n, _)) = u.recv_from(&mut buf) {
+            assert_eq!(&buf[..n], b"activated datagram");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no UDP echo from the activated server"
+        );
+    }
+    signal(g.0.id(), libc::SIGTERM);
+    assert!(wait_bounded(&mut g.0, Duration::from_secs(10)).success());
+}

@@ -183,6 +183,22 @@ fn io_err(e: nix::Error) -> io::Error {
     io::Error::from(e)
 }
 
+/// A close-on-exec socket (atomically where the system has `SOCK_CLOEXEC`; on macOS and
+/// iOS with `fcntl` right after, which is what std does there too).
+pub(crate) fn new_socket(family: AddressFamily, ty: SockType) -> io::Result<OwnedFd> {
+    #[cfg(not(any(target_os = "macos", target_os = "ios")))]
+    {
+        socket(family, ty, SockFlag::SOCK_CLOEXEC, None).map_err(io_err)
+    }
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
+    {
+        use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+        let fd = socket(family, ty, SockFlag::empty(), None).map_err(io_err)?;
+        fcntl(fd.as_raw_fd(), FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(io_err)?;
+        Ok(fd)
+    }
+}
+
 fn bind_inet(
     addr: SocketAddr,
     ty: SockType,
@@ -194,7 +210,7 @@ fn bind_inet(
     } else {
         AddressFamily::Inet6
     };
-    let fd = socket(family, ty, SockFlag::SOCK_CLOEXEC, None).map_err(io_err)?;
+    let fd = new_socket(family, ty)?;
     if ty == SockType::Stream {
         setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(io_err)?;
     }
@@ -348,9 +364,11 @@ impl ServerEndpoint {
                 (fd, Some(file))
             }
             ServerEndpoint::Systemd(s) => (
-                systemd_socket(s, true).map_err(|source| EndpointError::Activation {
-                    endpoint: endpoint.clone(),
-                    source,
+                systemd_socket(s, !self.is_datagram()).map_err(|source| {
+                    EndpointError::Activation {
+                        endpoint: endpoint.clone(),
+                        source,
+                    }
                 })?,
                 None,
             ),

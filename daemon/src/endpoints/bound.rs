@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nix::sys::socket::{
-    AddressFamily, SockFlag, SockType, SockaddrStorage, bind, connect, setsockopt, socket, sockopt,
+    AddressFamily, SockType, SockaddrStorage, bind, connect, setsockopt, sockopt,
 };
 use nix::sys::time::TimeVal;
 use torsion_reactor::Reactor;
@@ -35,7 +35,7 @@ fn attempt(addr: SocketAddr, from: IpAddr, timeout: Option<Duration>) -> io::Res
     } else {
         AddressFamily::Inet6
     };
-    let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    let fd = super::bind::new_socket(family, SockType::Stream)?;
     bind(
         fd.as_raw_fd(),
         &SockaddrStorage::from(SocketAddr::new(from, 0)),

@@ -67,7 +67,9 @@ pub struct UnixServer {
     pub backlog: Option<u32>,
     /// Guard the path with a lock file `PATH.lock` (default on, as Twisted's `wantPID`):
     /// a second server on the same path fails at once, and the socket file a dead server
-    /// left behind is replaced.
+    /// left behind is replaced (only if nothing answers on it). The lock is an `flock` held
+    /// while listening; the lock file itself stays. Without it (`lockfile=0`), as in
+    /// Twisted, an existing file at the path is an error.
     pub lockfile: bool,
 }
 
@@ -237,6 +239,8 @@ fn parse_unix(fields: &Fields) -> Result<UnixServer, ParseProblem> {
     }
     let mode = b
         .parse_with("mode", "an octal mode (0000-7777)", |v| {
+            // Python's int(mode, 8), which Twisted calls, also takes a 0o prefix.
+            let v = v.strip_prefix("0o").unwrap_or(v);
             if v.is_empty() || !v.bytes().all(|c| (b'0'..=b'7').contains(&c)) {
                 return None;
             }
@@ -340,10 +344,26 @@ impl ServerEndpoint {
         }
     }
 
-    /// True for datagram endpoints (`udp:`), which [`listen_datagram`](super::listen_datagram)
-    /// takes; the others are stream endpoints, which [`listen`](super::listen) takes.
+    /// True for datagram endpoints, which [`listen_datagram`](super::listen_datagram)
+    /// takes: `udp:`, and a `systemd:` endpoint whose inherited socket is a datagram socket
+    /// (looked up in [`ListenFds`](crate::systemd::ListenFds); false when it cannot be
+    /// found, so that `listen` reports why). The others are stream endpoints, which
+    /// [`listen`](super::listen) takes.
     pub fn is_datagram(&self) -> bool {
-        matches!(self, ServerEndpoint::Udp(_))
+        match self {
+            ServerEndpoint::Udp(_) => true,
+            ServerEndpoint::Systemd(s) => crate::systemd::ListenFds::from_env()
+                .ok()
+                .and_then(|fds| match &s.which {
+                    Inherited::Index(i) => fds.get(*i).ok(),
+                    Inherited::Name(n) => fds.by_name(n).ok(),
+                })
+                .and_then(|fd| {
+                    nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::SockType).ok()
+                })
+                .is_some_and(|t| t == nix::sys::socket::SockType::Datagram),
+            _ => false,
+        }
     }
 }
 
@@ -525,6 +545,10 @@ mod tests {
             panic!()
         };
         assert_eq!((u.mode, u.lockfile), (0o660, false));
+        let ServerEndpoint::Unix(u) = ok("unix:/x:mode=0o640") else {
+            panic!()
+        };
+        assert_eq!(u.mode, 0o640);
         assert_eq!(
             err("unix:/x:mode=999"),
             r#"endpoint "unix:/x:mode=999": mode: "999" is not an octal mode (0000-7777)"#
