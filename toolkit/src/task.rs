@@ -4,7 +4,7 @@
 //!
 //! Both are generic over [`ReactorTime`], so the test kit's `Clock` drives them without
 //! sleeping, and both call user code through the funnel
-//! ([`guard`](torsion_transport::callback::guard)): a panic becomes a [`Failure`].
+//! ([`guard`]): a panic becomes a [`Failure`].
 //!
 //! # Examples
 //!
