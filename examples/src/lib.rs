@@ -2,3 +2,4 @@
 //! kit's fakes (`torsion::testing`; see `tests/inetd_kit.rs`).
 
 pub mod inetd;
+pub mod tour;
