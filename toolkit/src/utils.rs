@@ -52,8 +52,8 @@ use std::time::Duration;
 use torsion_process::ReactorProcess;
 use torsion_transport::defer::{Deferred, Failure};
 use torsion_transport::{
-    DelayedCall, ExitReason, ProcessBuilder, ProcessProtocol, ProcessTransport, ReactorTime,
-    Signal, SpawnError,
+    ChildFd, DelayedCall, ExitReason, ProcessBuilder, ProcessProtocol, ProcessTransport,
+    ReactorTime, Signal, SpawnError,
 };
 
 /// The default limit on collected output (stdout + stderr): 64 MiB.
@@ -453,6 +453,17 @@ fn collect<R>(reactor: &R, request: OutputRequest, want: Want) -> Deferred<Outpu
 where
     R: ReactorProcess + ReactorTime + ?Sized,
 {
+    let builder = &request.builder;
+    let stdin_is_a_pipe =
+        builder.get_pty().is_some() || builder.get_child_fds().get(&0) == Some(&ChildFd::Write);
+    if request.input.is_some() && !stdin_is_a_pipe {
+        let e = SpawnError::invalid(
+            builder.get_program(),
+            "input was given, but the child's fd 0 is not a pipe to write it to \
+             (map it to ChildFd::Write, or give no input)",
+        );
+        return Deferred::fail(Failure::new(ProcessOutputError::Spawn(e)));
+    }
     let shared: Rc<RefCell<Collected>> = Rc::default();
     let s = shared.clone();
     // Cancelling kills the child; its end then finds the Deferred already failed.

@@ -430,3 +430,26 @@ fn cancelling_defer_later_cancels_the_timer_and_the_function_never_runs() {
     assert!(!ran.get());
     assert!(matches!(*seen.borrow(), Some(Err(Failure::Cancelled))));
 }
+
+#[test]
+fn runs_on_the_real_reactor_and_its_deferred_stops_the_reactor() {
+    let reactor = torsion_reactor::Reactor::new().unwrap();
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let lc = LoopingCall::new(&reactor, move || {
+        c.set(c.get() + 1);
+        if c.get() == 5 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
+    let done = watch(lc.start(Duration::from_millis(5), true).unwrap());
+    let d = done.clone();
+    reactor
+        .run_until(|| d.borrow().is_some(), Duration::from_secs(10))
+        .expect("the loop ends within the deadline");
+    assert_eq!(calls.get(), 5);
+    assert!(matches!(*done.borrow(), Some(Ok(()))));
+    assert!(reactor.delayed_calls().is_empty());
+}

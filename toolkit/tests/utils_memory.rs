@@ -286,3 +286,25 @@ fn cancelling_kills_the_child() {
     settle(&reactor);
     assert!(matches!(*seen.borrow(), Some(Err(Failure::Cancelled))));
 }
+
+#[test]
+fn input_for_a_child_without_a_stdin_pipe_is_a_typed_error_and_nothing_is_spawned() {
+    use torsion_transport::ChildFd;
+    let reactor = MemoryReactor::new();
+    let builder = ProcessBuilder::new("p")
+        .child_fd(0, ChildFd::Null)
+        .child_fd(1, ChildFd::Read);
+    let request = OutputRequest::new(builder).input(b"lost?".to_vec());
+    let out = watch(get_process_output(&reactor, request));
+    settle(&reactor);
+    assert!(reactor.spawns().is_empty());
+    let failure = out.borrow_mut().take().unwrap().unwrap_err();
+    let Some(ProcessOutputError::Spawn(e)) = failure.downcast_ref() else {
+        panic!("{failure:?}");
+    };
+    assert_eq!(e.step, SpawnStep::InvalidInput);
+    assert!(
+        failure.to_string().contains("fd 0 is not a pipe"),
+        "{failure}"
+    );
+}
