@@ -205,3 +205,26 @@ fn reconnecting_factory_connects_once_the_server_is_up() {
     factory.stop_trying();
     port.stop_listening();
 }
+
+#[test]
+fn a_factory_that_gave_up_is_freed_once_dropped() {
+    let reactor = Reactor::new().unwrap();
+    let (probe, addr, _) = listen(&reactor, true);
+    probe.stop_listening();
+    let mut backoff = Backoff::without_jitter().max_retries(1);
+    backoff.initial_delay = Duration::from_millis(5);
+    let factory = ReconnectingClientFactory::new(|_| Box::new(ask()))
+        .backoff(backoff)
+        .connect_tcp(Rc::new(reactor.clone()), addr);
+    let f = factory.clone();
+    reactor.run_until(|| f.gave_up(), DEADLINE).unwrap();
+    assert_eq!(factory.attempts(), 2);
+    let weak = Rc::downgrade(&factory);
+    drop((f, factory));
+    // Let the reactor drop what it held for the last attempt.
+    let _ = reactor.iterate(Duration::ZERO);
+    assert!(
+        weak.upgrade().is_none(),
+        "no reference cycle keeps it alive"
+    );
+}

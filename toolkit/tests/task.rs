@@ -453,3 +453,18 @@ fn runs_on_the_real_reactor_and_its_deferred_stops_the_reactor() {
     assert!(matches!(*done.borrow(), Some(Ok(()))));
     assert!(reactor.delayed_calls().is_empty());
 }
+
+#[test]
+fn a_stopped_loop_is_freed_once_its_handles_are_dropped() {
+    let clock = Clock::new();
+    let (lc, _) = recorder(&clock);
+    let _done = lc.start(MS, true).unwrap();
+    clock.advance(3 * MS);
+    let weak = lc.downgrade();
+    lc.stop().unwrap();
+    drop(lc);
+    assert!(
+        weak.upgrade().is_none(),
+        "the cancelled timer let go of the loop"
+    );
+}

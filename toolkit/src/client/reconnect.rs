@@ -113,6 +113,8 @@ struct State {
     continue_trying: bool,
     gave_up: bool,
     pending: Option<DelayedCall>,
+    /// The attempt in progress, for `stop_trying`; dropped when it ends, since the
+    /// connector holds this factory.
     connector: Option<Rc<dyn Connector>>,
     rng: Rng,
 }
@@ -354,6 +356,8 @@ impl ReconnectingClientFactory {
 
 impl Factory for ReconnectingClientFactory {
     fn build_protocol(&self, peer: &Address) -> Option<Box<dyn Protocol>> {
+        // The attempt is over: the connector (which holds this factory) is let go.
+        self.state.borrow_mut().connector = None;
         if self.backoff.reset_on_connect {
             self.reset_delay();
         }
@@ -364,6 +368,7 @@ impl Factory for ReconnectingClientFactory {
 impl ClientFactory for ReconnectingClientFactory {
     fn client_connection_failed(&self, reason: Reason) {
         log::debug!("connection attempt failed: {reason}");
+        self.state.borrow_mut().connector = None;
         self.retry();
     }
 
