@@ -164,7 +164,7 @@ struct Inner {
 ///   … Deadlines come from the start time, not from when the last call ran, so the loop
 ///   does not drift however long the calls take. When the loop is late (a blocked reactor,
 ///   a slow call, a clock jump), the intervals that already passed are skipped: the next
-///   call is at the next boundary still in the future, as in Twisted.
+///   call is at the next boundary still in the future, as in Twisted (CONTRACT P7).
 /// - Its `Deferred` succeeds when the loop is [stopped](Self::stop), and fails with the
 ///   function's failure if the function panics (→ [`Failure::Panicked`]) or returns an
 ///   error; the loop stops then.

@@ -13,7 +13,7 @@
 //!
 //! The child's stdin, stdout and stderr are pipes; input is written while output is read,
 //! so no size of input or output can deadlock the two. The result comes when the child
-//! has ended and its pipes are closed (`process_ended`); a failure is a
+//! has ended and its pipes are closed (`process_ended`, CONTRACT P8); a failure is a
 //! [`ProcessOutputError`] inside the [`Failure`] (`failure.downcast_ref::<ProcessOutputError>()`),
 //! carrying what was collected.
 //!

@@ -55,7 +55,7 @@ impl Protocol for Chat {
 }
 
 #[test]
-fn connect_protocol_gives_the_protocol_and_the_transport() {
+fn p9_connect_protocol_gives_the_protocol_and_the_transport() {
     let reactor = MemoryReactor::new();
     let seen = watch(connect_protocol(&reactor, addr(), Chat::default()));
     let record = &reactor.tcp_connects()[0];
@@ -89,7 +89,7 @@ fn connect_protocol_gives_the_protocol_and_the_transport() {
 }
 
 #[test]
-fn connect_protocol_fails_with_the_reason() {
+fn p9_connect_protocol_fails_with_the_reason() {
     let reactor = MemoryReactor::new();
     let seen = watch(connect_protocol(&reactor, addr(), Chat::default()));
     reactor.tcp_connects()[0]
@@ -104,7 +104,7 @@ fn connect_protocol_fails_with_the_reason() {
 }
 
 #[test]
-fn cancelling_connect_protocol_stops_the_attempt() {
+fn p9_cancelling_connect_protocol_stops_the_attempt() {
     let reactor = MemoryReactor::new();
     let d = connect_protocol(&reactor, addr(), Chat::default());
     let seen = watch(d.clone());
@@ -154,7 +154,7 @@ impl RequestProtocol for Ask {
 }
 
 #[test]
-fn request_in_time_gives_the_answer_and_closes_the_connection() {
+fn p9_request_in_time_gives_the_answer_and_closes_the_connection() {
     let reactor = MemoryReactor::new();
     let seen = watch(request_with_timeout(
         &reactor,
@@ -178,7 +178,7 @@ fn request_in_time_gives_the_answer_and_closes_the_connection() {
 }
 
 #[test]
-fn request_timeout_covers_the_connect() {
+fn p9_request_timeout_covers_the_connect() {
     let reactor = MemoryReactor::new();
     let seen = watch(request_with_timeout(
         &reactor,
@@ -199,7 +199,7 @@ fn request_timeout_covers_the_connect() {
 }
 
 #[test]
-fn request_timeout_covers_waiting_for_the_answer_and_aborts_the_connection() {
+fn p9_request_timeout_covers_waiting_for_the_answer_and_aborts_the_connection() {
     let reactor = MemoryReactor::new();
     let seen = watch(request_with_timeout(
         &reactor,
@@ -219,7 +219,7 @@ fn request_timeout_covers_waiting_for_the_answer_and_aborts_the_connection() {
 }
 
 #[test]
-fn request_connection_failure_is_the_reason() {
+fn p9_request_connection_failure_is_the_reason() {
     let reactor = MemoryReactor::new();
     let seen = watch(request_with_timeout(
         &reactor,
@@ -286,7 +286,7 @@ fn fail_latest(reactor: &MemoryReactor, factory: &ReconnectingClientFactory) -> 
 }
 
 #[test]
-fn backoff_grows_by_e_up_to_the_maximum_without_jitter() {
+fn p10_backoff_grows_by_e_up_to_the_maximum_without_jitter() {
     let reactor = Rc::new(MemoryReactor::new());
     let factory = reconnecting(&reactor, Backoff::without_jitter(), 1);
     assert_eq!(reactor.tcp_connects().len(), 1, "connects at once");
@@ -313,7 +313,7 @@ fn backoff_grows_by_e_up_to_the_maximum_without_jitter() {
 }
 
 #[test]
-fn jitter_is_seeded_centred_and_bounded() {
+fn p10_jitter_is_seeded_centred_and_bounded() {
     let delays = |seed| {
         let reactor = Rc::new(MemoryReactor::new());
         let factory = reconnecting(&reactor, Backoff::default(), seed);
@@ -343,7 +343,7 @@ fn jitter_is_seeded_centred_and_bounded() {
 }
 
 #[test]
-fn max_retries_gives_up() {
+fn p10_max_retries_gives_up() {
     let reactor = Rc::new(MemoryReactor::new());
     let factory = reconnecting(&reactor, Backoff::without_jitter().max_retries(2), 1);
     for _ in 0..2 {
@@ -363,7 +363,7 @@ fn max_retries_gives_up() {
 }
 
 #[test]
-fn stop_trying_cancels_the_pending_attempt_and_a_connecting_one() {
+fn p10_stop_trying_cancels_the_pending_attempt_and_a_connecting_one() {
     let reactor = Rc::new(MemoryReactor::new());
     let factory = reconnecting(&reactor, Backoff::without_jitter(), 1);
     fail_latest(&reactor, &factory);
@@ -385,7 +385,7 @@ fn stop_trying_cancels_the_pending_attempt_and_a_connecting_one() {
 }
 
 #[test]
-fn a_lost_connection_reconnects_and_a_success_resets_the_delay() {
+fn p10_a_lost_connection_reconnects_and_a_success_resets_the_delay() {
     let reactor = Rc::new(MemoryReactor::new());
     let factory = reconnecting(&reactor, Backoff::without_jitter(), 1);
     let first = fail_latest(&reactor, &factory);
@@ -412,7 +412,7 @@ fn a_lost_connection_reconnects_and_a_success_resets_the_delay() {
 }
 
 #[test]
-fn reset_delay_by_hand_when_reset_on_connect_is_off() {
+fn p10_reset_delay_by_hand_when_reset_on_connect_is_off() {
     let reactor = Rc::new(MemoryReactor::new());
     let mut backoff = Backoff::without_jitter();
     backoff.reset_on_connect = false;
@@ -443,7 +443,7 @@ fn reset_delay_by_hand_when_reset_on_connect_is_off() {
 }
 
 #[test]
-fn each_connection_gets_a_fresh_protocol() {
+fn p10_each_connection_gets_a_fresh_protocol() {
     let built = Rc::new(Cell::new(0));
     let b = built.clone();
     let reactor = Rc::new(MemoryReactor::new());

@@ -113,7 +113,7 @@ fn ask() -> Ask {
 }
 
 #[test]
-fn a_request_gets_its_answer_and_the_connection_is_closed() {
+fn p9_a_request_gets_its_answer_and_the_connection_is_closed() {
     let reactor = Reactor::new().unwrap();
     let (port, addr, ended) = listen(&reactor, true);
     let answer = wait(
@@ -130,7 +130,7 @@ fn a_request_gets_its_answer_and_the_connection_is_closed() {
 }
 
 #[test]
-fn a_silent_server_times_the_whole_request_out_and_the_connection_is_aborted() {
+fn p9_a_silent_server_times_the_whole_request_out_and_the_connection_is_aborted() {
     let reactor = Reactor::new().unwrap();
     let (port, addr, ended) = listen(&reactor, false);
     let started = Instant::now();
@@ -156,7 +156,7 @@ fn a_silent_server_times_the_whole_request_out_and_the_connection_is_aborted() {
 }
 
 #[test]
-fn connecting_to_a_closed_port_fails_with_refused() {
+fn p9_connecting_to_a_closed_port_fails_with_refused() {
     let reactor = Reactor::new().unwrap();
     let (port, addr, _) = listen(&reactor, true);
     port.stop_listening();
@@ -169,7 +169,7 @@ fn connecting_to_a_closed_port_fails_with_refused() {
 }
 
 #[test]
-fn reconnecting_factory_connects_once_the_server_is_up() {
+fn p10_reconnecting_factory_connects_once_the_server_is_up() {
     let reactor = Reactor::new().unwrap();
     // A free port, closed again: the first attempts are refused.
     let (probe, addr, _) = listen(&reactor, true);
@@ -207,7 +207,7 @@ fn reconnecting_factory_connects_once_the_server_is_up() {
 }
 
 #[test]
-fn a_factory_that_gave_up_is_freed_once_dropped() {
+fn p10_a_factory_that_gave_up_is_freed_once_dropped() {
     let reactor = Reactor::new().unwrap();
     let (probe, addr, _) = listen(&reactor, true);
     probe.stop_listening();

@@ -39,7 +39,7 @@ fn recorder(clock: &Clock) -> (LoopingCall, Rc<RefCell<Vec<Duration>>>) {
 }
 
 #[test]
-fn drift_free_over_ten_thousand_intervals() {
+fn p7_drift_free_over_ten_thousand_intervals() {
     let clock = Clock::new();
     let (lc, times) = recorder(&clock);
     let _done = lc.start(100 * MS, true).unwrap();
@@ -54,7 +54,7 @@ fn drift_free_over_ten_thousand_intervals() {
 }
 
 #[test]
-fn late_wakeups_do_not_accumulate_into_drift() {
+fn p7_late_wakeups_do_not_accumulate_into_drift() {
     // The clock moves in 37 ms steps: each call comes up to 37 ms late, but the next
     // deadline is start + k·interval, so lateness never adds up.
     let clock = Clock::new();
@@ -76,7 +76,7 @@ fn late_wakeups_do_not_accumulate_into_drift() {
 }
 
 #[test]
-fn skipped_intervals_are_skipped_when_the_reactor_is_late() {
+fn p7_skipped_intervals_are_skipped_when_the_reactor_is_late() {
     // Twisted's test_reactorTimeSkips.
     let clock = Clock::new();
     let (lc, times) = recorder(&clock);
@@ -91,7 +91,7 @@ fn skipped_intervals_are_skipped_when_the_reactor_is_late() {
 }
 
 #[test]
-fn a_call_that_takes_longer_than_the_interval_skips_to_the_next_future_boundary() {
+fn p7_a_call_that_takes_longer_than_the_interval_skips_to_the_next_future_boundary() {
     // Twisted's test_callbackTimeSkips: the function itself moves the clock.
     let clock = Clock::new();
     let times = Rc::new(RefCell::new(Vec::new()));
@@ -128,7 +128,7 @@ fn counting(clock: &Clock) -> (LoopingCall, Counts) {
 }
 
 #[test]
-fn with_count_reports_the_intervals_a_clock_jump_skipped() {
+fn p7_with_count_reports_the_intervals_a_clock_jump_skipped() {
     // Twisted's test_reactorTimeCountSkips.
     let clock = Clock::new();
     let (lc, seen) = counting(&clock);
@@ -145,7 +145,7 @@ fn with_count_reports_the_intervals_a_clock_jump_skipped() {
 }
 
 #[test]
-fn with_count_counts_boundaries_not_elapsed_time() {
+fn p7_with_count_counts_boundaries_not_elapsed_time() {
     // Twisted's test_countLengthyIntervalCounts: called at T, 2.75T and 3T, the count
     // stays 1 although 1.75T passed between the first two.
     let clock = Clock::new();
@@ -160,7 +160,7 @@ fn with_count_counts_boundaries_not_elapsed_time() {
 }
 
 #[test]
-fn with_count_sums_to_the_elapsed_intervals_and_is_never_zero() {
+fn p7_with_count_sums_to_the_elapsed_intervals_and_is_never_zero() {
     // Twisted's test_withCountFloatingPointBoundary, with an interval (1/3 s) that is
     // not a whole number of nanoseconds.
     let clock = Clock::new();
@@ -178,7 +178,7 @@ fn with_count_sums_to_the_elapsed_intervals_and_is_never_zero() {
 }
 
 #[test]
-fn with_count_at_interval_zero_is_always_one() {
+fn p7_with_count_at_interval_zero_is_always_one() {
     // Twisted's test_withCountIntervalZero: stop from inside after five calls.
     let clock = Clock::new();
     let seen = Rc::new(RefCell::new(Vec::new()));
@@ -199,7 +199,7 @@ fn with_count_at_interval_zero_is_always_one() {
 }
 
 #[test]
-fn basic_function_then_stop_fires_the_deferred_and_leaves_no_timer() {
+fn p7_basic_function_then_stop_fires_the_deferred_and_leaves_no_timer() {
     // Twisted's testBasicFunction and testDelayedStart.
     for (now, expected) in [(true, 3), (false, 2)] {
         let clock = Clock::new();
@@ -218,7 +218,7 @@ fn basic_function_then_stop_fires_the_deferred_and_leaves_no_timer() {
 }
 
 #[test]
-fn stop_before_a_delayed_start_means_no_call() {
+fn p7_stop_before_a_delayed_start_means_no_call() {
     // Twisted's testStopAtOnce and testStoppingBeforeDelayedStart.
     for interval in [Duration::ZERO, Duration::from_secs(10)] {
         let clock = Clock::new();
@@ -233,7 +233,7 @@ fn stop_before_a_delayed_start_means_no_call() {
 }
 
 #[test]
-fn stop_from_inside_the_function_through_a_weak_handle() {
+fn p7_stop_from_inside_the_function_through_a_weak_handle() {
     let clock = Clock::new();
     let me: Rc<OnceCell<WeakLoopingCall>> = Rc::default();
     let calls = Rc::new(Cell::new(0));
@@ -258,7 +258,7 @@ fn stop_from_inside_the_function_through_a_weak_handle() {
 }
 
 #[test]
-fn start_twice_is_a_typed_error_and_stop_or_reset_when_stopped_too() {
+fn p7_start_twice_is_a_typed_error_and_stop_or_reset_when_stopped_too() {
     let clock = Clock::new();
     let (lc, _) = recorder(&clock);
     assert_eq!(lc.stop(), Err(LoopingCallError::NotRunning));
@@ -287,7 +287,7 @@ fn start_twice_is_a_typed_error_and_stop_or_reset_when_stopped_too() {
 }
 
 #[test]
-fn a_panic_in_the_function_fails_the_deferred_and_stops_the_loop() {
+fn p7_a_panic_in_the_function_fails_the_deferred_and_stops_the_loop() {
     let clock = Clock::new();
     let calls = Rc::new(Cell::new(0));
     let c = calls.clone();
@@ -310,7 +310,7 @@ fn a_panic_in_the_function_fails_the_deferred_and_stops_the_loop() {
 }
 
 #[test]
-fn an_error_returned_by_the_function_fails_the_deferred() {
+fn p7_an_error_returned_by_the_function_fails_the_deferred() {
     let clock = Clock::new();
     let lc = LoopingCall::new(&clock, || -> Result<(), std::io::Error> {
         Err(std::io::Error::other("disk full"))
@@ -325,7 +325,7 @@ fn an_error_returned_by_the_function_fails_the_deferred() {
 }
 
 #[test]
-fn a_returned_deferred_holds_the_next_call_until_it_fires() {
+fn p7_a_returned_deferred_holds_the_next_call_until_it_fires() {
     let clock = Clock::new();
     let pending: Rc<RefCell<Option<Deferred<()>>>> = Rc::default();
     let calls = Rc::new(Cell::new(0));
@@ -359,7 +359,7 @@ fn a_returned_deferred_holds_the_next_call_until_it_fires() {
 }
 
 #[test]
-fn stop_while_a_returned_deferred_is_pending_completes_when_it_fires() {
+fn p7_stop_while_a_returned_deferred_is_pending_completes_when_it_fires() {
     let clock = Clock::new();
     let pending: Rc<RefCell<Option<Deferred<()>>>> = Rc::default();
     let p = pending.clone();
@@ -379,7 +379,7 @@ fn stop_while_a_returned_deferred_is_pending_completes_when_it_fires() {
 }
 
 #[test]
-fn reset_skips_the_pending_call_and_counts_from_now() {
+fn p7_reset_skips_the_pending_call_and_counts_from_now() {
     // Twisted's test_reset.
     let clock = Clock::new();
     let (lc, times) = recorder(&clock);
@@ -396,7 +396,7 @@ fn reset_skips_the_pending_call_and_counts_from_now() {
 }
 
 #[test]
-fn defer_later_gives_the_value_after_the_delay() {
+fn p7_defer_later_gives_the_value_after_the_delay() {
     let clock = Clock::new();
     let seen = watch(defer_later(&clock, Duration::from_secs(3), || "late"));
     clock.advance(Duration::from_secs(2));
@@ -406,7 +406,7 @@ fn defer_later_gives_the_value_after_the_delay() {
 }
 
 #[test]
-fn defer_later_turns_a_panic_into_a_failure() {
+fn p7_defer_later_turns_a_panic_into_a_failure() {
     let clock = Clock::new();
     let seen = watch(defer_later(&clock, MS, || -> u8 { panic!("no value") }));
     clock.advance(MS);
@@ -414,7 +414,7 @@ fn defer_later_turns_a_panic_into_a_failure() {
 }
 
 #[test]
-fn cancelling_defer_later_cancels_the_timer_and_the_function_never_runs() {
+fn p7_cancelling_defer_later_cancels_the_timer_and_the_function_never_runs() {
     let clock = Clock::new();
     let ran = Rc::new(Cell::new(false));
     let r = ran.clone();
@@ -432,7 +432,7 @@ fn cancelling_defer_later_cancels_the_timer_and_the_function_never_runs() {
 }
 
 #[test]
-fn runs_on_the_real_reactor_and_its_deferred_stops_the_reactor() {
+fn p7_runs_on_the_real_reactor_and_its_deferred_stops_the_reactor() {
     let reactor = torsion_reactor::Reactor::new().unwrap();
     let calls = Rc::new(Cell::new(0));
     let c = calls.clone();
@@ -455,7 +455,7 @@ fn runs_on_the_real_reactor_and_its_deferred_stops_the_reactor() {
 }
 
 #[test]
-fn a_stopped_loop_is_freed_once_its_handles_are_dropped() {
+fn p7_a_stopped_loop_is_freed_once_its_handles_are_dropped() {
     let clock = Clock::new();
     let (lc, _) = recorder(&clock);
     let _done = lc.start(MS, true).unwrap();

@@ -52,7 +52,7 @@ fn error<T: std::fmt::Debug>(seen: &Seen<T>) -> String {
 }
 
 #[test]
-fn stdout_is_the_result_and_the_exit_code_does_not_matter() {
+fn p8_stdout_is_the_result_and_the_exit_code_does_not_matter() {
     let reactor = MemoryReactor::new();
     let builder = ProcessBuilder::new("ls").arg("-l");
     let out = watch(get_process_output(&reactor, &builder));
@@ -74,7 +74,7 @@ fn seen_ok<T: Clone + std::fmt::Debug>(seen: &Seen<T>) -> T {
 }
 
 #[test]
-fn input_is_written_then_stdin_closed() {
+fn p8_input_is_written_then_stdin_closed() {
     let reactor = MemoryReactor::new();
     let request = OutputRequest::new(ProcessBuilder::new("cat")).input(b"hello".to_vec());
     let out = watch(get_process_output(&reactor, request));
@@ -88,7 +88,7 @@ fn input_is_written_then_stdin_closed() {
 }
 
 #[test]
-fn stderr_fails_get_process_output_with_all_of_it_unless_err_too() {
+fn p8_stderr_fails_get_process_output_with_all_of_it_unless_err_too() {
     let reactor = MemoryReactor::new();
     let out = watch(get_process_output(&reactor, ProcessBuilder::new("p")));
     let c = child(&reactor);
@@ -126,7 +126,7 @@ fn stderr_fails_get_process_output_with_all_of_it_unless_err_too() {
 }
 
 #[test]
-fn output_and_value_keeps_the_streams_apart_and_a_signal_is_a_value() {
+fn p8_output_and_value_keeps_the_streams_apart_and_a_signal_is_a_value() {
     let reactor = MemoryReactor::new();
     let out = watch(get_process_output_and_value(
         &reactor,
@@ -143,7 +143,7 @@ fn output_and_value_keeps_the_streams_apart_and_a_signal_is_a_value() {
 }
 
 #[test]
-fn value_is_the_exit_reason() {
+fn p8_value_is_the_exit_reason() {
     let reactor = MemoryReactor::new();
     let out = watch(get_process_value(&reactor, ProcessBuilder::new("false")));
     let c = child(&reactor);
@@ -154,7 +154,7 @@ fn value_is_the_exit_reason() {
 }
 
 #[test]
-fn timeout_sends_term_then_kill_after_the_grace_and_says_it_timed_out() {
+fn p8_timeout_sends_term_then_kill_after_the_grace_and_says_it_timed_out() {
     let reactor = MemoryReactor::new();
     let request = OutputRequest::new(ProcessBuilder::new("stubborn"))
         .timeout(Duration::from_secs(5))
@@ -194,7 +194,7 @@ fn timeout_sends_term_then_kill_after_the_grace_and_says_it_timed_out() {
 }
 
 #[test]
-fn a_child_that_ends_on_term_is_not_killed_and_no_timer_is_left() {
+fn p8_a_child_that_ends_on_term_is_not_killed_and_no_timer_is_left() {
     let reactor = MemoryReactor::new();
     let request = OutputRequest::new(ProcessBuilder::new("p")).timeout(Duration::from_secs(1));
     let out = watch(get_process_value(&reactor, request));
@@ -212,7 +212,7 @@ fn a_child_that_ends_on_term_is_not_killed_and_no_timer_is_left() {
 }
 
 #[test]
-fn a_child_that_ends_in_time_cancels_both_timers() {
+fn p8_a_child_that_ends_in_time_cancels_both_timers() {
     let reactor = MemoryReactor::new();
     let request = OutputRequest::new(ProcessBuilder::new("p")).timeout(Duration::from_secs(1));
     let out = watch(get_process_value(&reactor, request));
@@ -224,7 +224,7 @@ fn a_child_that_ends_in_time_cancels_both_timers() {
 }
 
 #[test]
-fn output_over_the_limit_kills_the_child_and_keeps_the_first_bytes() {
+fn p8_output_over_the_limit_kills_the_child_and_keeps_the_first_bytes() {
     let reactor = MemoryReactor::new();
     let request = OutputRequest::new(ProcessBuilder::new("yes")).max_output(10);
     let out = watch(get_process_output_and_value(&reactor, request));
@@ -250,7 +250,7 @@ fn output_over_the_limit_kills_the_child_and_keeps_the_first_bytes() {
 }
 
 #[test]
-fn a_spawn_failure_is_a_spawn_error_in_the_deferred() {
+fn p8_a_spawn_failure_is_a_spawn_error_in_the_deferred() {
     let reactor = MemoryReactor::new();
     reactor.fail_next_spawn(SpawnError::os(
         SpawnStep::Exec,
@@ -275,7 +275,7 @@ fn a_spawn_failure_is_a_spawn_error_in_the_deferred() {
 }
 
 #[test]
-fn cancelling_kills_the_child() {
+fn p8_cancelling_kills_the_child() {
     let reactor = MemoryReactor::new();
     let d = get_process_output(&reactor, ProcessBuilder::new("p"));
     let seen = watch(d.clone());
@@ -288,7 +288,7 @@ fn cancelling_kills_the_child() {
 }
 
 #[test]
-fn input_for_a_child_without_a_stdin_pipe_is_a_typed_error_and_nothing_is_spawned() {
+fn p8_input_for_a_child_without_a_stdin_pipe_is_a_typed_error_and_nothing_is_spawned() {
     use torsion_transport::ChildFd;
     let reactor = MemoryReactor::new();
     let builder = ProcessBuilder::new("p")

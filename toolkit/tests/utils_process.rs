@@ -44,7 +44,7 @@ fn output_error<T: std::fmt::Debug>(r: Result<T, Failure>) -> (String, Failure) 
 }
 
 #[test]
-fn ten_mib_on_both_streams_at_once_with_ten_mib_of_input_does_not_deadlock() {
+fn p8_ten_mib_on_both_streams_at_once_with_ten_mib_of_input_does_not_deadlock() {
     // The child writes 10 MiB to stdout and 10 MiB to stderr while we write it 10 MiB:
     // every pipe fills many times over, so a collector that did one thing at a time
     // would block forever.
@@ -75,7 +75,7 @@ fn ten_mib_on_both_streams_at_once_with_ten_mib_of_input_does_not_deadlock() {
 }
 
 #[test]
-fn stdin_input_reaches_the_child_and_stdout_comes_back() {
+fn p8_stdin_input_reaches_the_child_and_stdout_comes_back() {
     let reactor = Reactor::new().unwrap();
     let request = OutputRequest::new(ProcessBuilder::new("tr").args(["a-z", "A-Z"]))
         .input(b"hello, torsion\n".to_vec());
@@ -84,7 +84,7 @@ fn stdin_input_reaches_the_child_and_stdout_comes_back() {
 }
 
 #[test]
-fn without_input_the_child_sees_eof_instead_of_hanging() {
+fn p8_without_input_the_child_sees_eof_instead_of_hanging() {
     let reactor = Reactor::new().unwrap();
     let out = wait(
         &reactor,
@@ -95,7 +95,7 @@ fn without_input_the_child_sees_eof_instead_of_hanging() {
 }
 
 #[test]
-fn stderr_fails_get_process_output_and_err_too_collects_it() {
+fn p8_stderr_fails_get_process_output_and_err_too_collects_it() {
     let reactor = Reactor::new().unwrap();
     let r = wait(
         &reactor,
@@ -110,14 +110,14 @@ fn stderr_fails_get_process_output_and_err_too_collects_it() {
 }
 
 #[test]
-fn value_is_the_exit_reason() {
+fn p8_value_is_the_exit_reason() {
     let reactor = Reactor::new().unwrap();
     let r = wait(&reactor, get_process_value(&reactor, sh("echo x; exit 7"))).unwrap();
     assert_eq!(r.shell_code(), 7);
 }
 
 #[test]
-fn timeout_kills_a_child_that_ignores_term() {
+fn p8_timeout_kills_a_child_that_ignores_term() {
     let reactor = Reactor::new().unwrap();
     // SIG_IGN survives exec: `sleep` is the child itself and ignores SIGTERM.
     let request = OutputRequest::new(sh("trap '' TERM; echo started; exec sleep 30"))
@@ -141,7 +141,7 @@ fn timeout_kills_a_child_that_ignores_term() {
 }
 
 #[test]
-fn timeout_ends_a_child_that_honours_term_without_kill() {
+fn p8_timeout_ends_a_child_that_honours_term_without_kill() {
     let reactor = Reactor::new().unwrap();
     let request = OutputRequest::new(ProcessBuilder::new("sleep").arg("30"))
         .timeout(Duration::from_millis(200));
@@ -154,7 +154,7 @@ fn timeout_ends_a_child_that_honours_term_without_kill() {
 }
 
 #[test]
-fn output_over_the_limit_is_a_typed_error_and_the_child_is_killed() {
+fn p8_output_over_the_limit_is_a_typed_error_and_the_child_is_killed() {
     let reactor = Reactor::new().unwrap();
     // `yes` writes forever: only the limit ends it.
     let request = OutputRequest::new(ProcessBuilder::new("yes")).max_output(1 << 20);
@@ -169,7 +169,7 @@ fn output_over_the_limit_is_a_typed_error_and_the_child_is_killed() {
 }
 
 #[test]
-fn a_missing_program_fails_with_its_spawn_error() {
+fn p8_a_missing_program_fails_with_its_spawn_error() {
     let reactor = Reactor::new().unwrap();
     let builder = ProcessBuilder::new("/nonexistent/torsion-no-such-program");
     let (debug, f) = output_error(wait(&reactor, get_process_output(&reactor, builder)));

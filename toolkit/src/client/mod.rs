@@ -282,7 +282,7 @@ pub trait RequestProtocol: Protocol + 'static {
 
 /// Connect `protocol` to `addr` and wait for its [result](RequestProtocol::result), all of
 /// it — connecting, sending, waiting for the answer — within `timeout` (the issue's "a
-/// timeout over a whole request, not just the connect").
+/// timeout over a whole request, not just the connect"; CONTRACT P9).
 ///
 /// - In time: the protocol's result; the connection is then closed cleanly
 ///   (`lose_connection`, a no-op if the protocol closed it).

@@ -122,7 +122,7 @@ struct State {
 /// A client factory that keeps a connection up: when an attempt fails or the connection
 /// ends, it connects again after a delay that grows exponentially with jitter
 /// ([`Backoff`]; Twisted's `ReconnectingClientFactory`), until
-/// [`stop_trying`](Self::stop_trying) or `max_retries`.
+/// [`stop_trying`](Self::stop_trying) or `max_retries` (CONTRACT P10).
 ///
 /// Configure it, then [`connect_tcp`](Self::connect_tcp) makes the first attempt and
 /// returns the running factory. Each connection gets a fresh protocol from the `build`
