@@ -117,6 +117,15 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
              before. Shared I/O buffers (the reactor's read buffer) exist before and are not \
              counted; write buffers are empty when idle.",
         ),
+        "B12" => (
+            "TCP echo on two cores",
+            "B4's echo and load client (100 connections), with the server on two cores: \
+             torsion as two prefork worker processes adopting one listening socket the \
+             parent bound (`torsion::prefork`), and as two reactor threads each with its own \
+             `SO_REUSEPORT` listener on the port (`listen_tcp_with`); tokio as a \
+             multi-thread runtime with 2 workers, a task per connection. A sample is \
+             messages per second.",
+        ),
         _ => ("", ""),
     }
 }
