@@ -172,6 +172,10 @@ pub struct DatagramPort {
     stop_scheduled: Cell<bool>,
     received: Cell<u64>,
     on_close: RefCell<Option<Box<dyn FnOnce()>>>,
+    /// The largest datagram received whole.
+    max_size: Cell<usize>,
+    /// This port's own receive buffer, when `max_size` is not [`MAX_DATAGRAM_SIZE`].
+    own_buf: RefCell<Vec<u8>>,
     me: Weak<Self>,
 }
 
@@ -210,6 +214,8 @@ impl DatagramPort {
             stop_scheduled: Cell::new(false),
             received: Cell::new(0),
             on_close: RefCell::new(None),
+            max_size: Cell::new(MAX_DATAGRAM_SIZE),
+            own_buf: RefCell::new(Vec::new()),
             me: me.clone(),
         });
         let token = match reactor.register(port.clone()) {
@@ -261,6 +267,21 @@ impl DatagramPort {
     /// Number of datagrams received (whole or truncated), for monitoring and tests.
     pub fn datagrams_received(&self) -> u64 {
         self.received.get()
+    }
+
+    /// Receive datagrams of up to `size` bytes whole (default [`MAX_DATAGRAM_SIZE`], which
+    /// covers every UDP payload; a Unix datagram socket can carry more). A larger datagram
+    /// goes to [`DatagramProtocol::datagram_truncated`] (CONTRACT Q3). A size other than the
+    /// default gives the port a buffer of its own; at least 1.
+    /// May be called from inside the protocol's callbacks; it applies from the next
+    /// datagram read.
+    pub fn set_max_datagram_size(&self, size: usize) {
+        self.max_size.set(size.max(1));
+    }
+
+    /// The largest datagram this port receives whole.
+    pub fn max_datagram_size(&self) -> usize {
+        self.max_size.get()
     }
 
     /// Run `f` on the mio UDP socket (to set options std offers), if this is an open UDP
@@ -488,6 +509,13 @@ impl Selectable for DatagramPort {
     }
 
     fn do_read(&self) -> Result<IoStatus, Reason> {
+        let size = self.max_size.get();
+        if size != MAX_DATAGRAM_SIZE {
+            if let Ok(mut own) = self.own_buf.try_borrow_mut() {
+                own.resize(size, 0);
+                return self.read_loop(&mut own);
+            }
+        }
         RECV_BUF.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => self.read_loop(&mut buf),
             Err(_) => self.read_loop(&mut vec![0; MAX_DATAGRAM_SIZE]),

@@ -506,6 +506,16 @@ mod unix_datagram {
         );
         assert_eq!(s.got[0].0, b"small");
         drop(s);
+        // A port told to take bigger datagrams receives it whole.
+        server.set_max_datagram_size(big.len() + 1);
+        assert_eq!(server.max_datagram_size(), big.len() + 1);
+        sender.send_to(&big, &path).unwrap();
+        reactor
+            .run_until(|| server.datagrams_received() == 3, DEADLINE)
+            .unwrap();
+        assert_eq!(seen.borrow().got.len(), 2);
+        assert_eq!(seen.borrow().got[1].0.len(), big.len());
+        assert_eq!(seen.borrow().truncated.len(), 1);
         server.stop_listening();
         std::fs::remove_dir_all(&d).unwrap();
     }
