@@ -388,7 +388,7 @@ impl DatagramPort {
             (Address::Unix(_), Address::Unix(Some(path))) => Ok(Target::Path(path.clone())),
             #[cfg(unix)]
             (Address::Unix(_), _) => Err(wrong_kind("a named Unix socket's", to)),
-            _ => Err(wrong_kind("a matching", to)),
+            _ => Err(wrong_kind("its own family's", to)),
         }
     }
 
@@ -406,7 +406,7 @@ impl DatagramPort {
                 #[cfg(unix)]
                 (DatagramSocket::Unix(s), Target::Path(p)) => s.send_to(data, p),
                 #[allow(unreachable_patterns)]
-                (_, _) => return Err(wrong_kind("a matching", "this address")),
+                (_, _) => return Err(wrong_kind("its own family's", "this address")),
             }
         };
         match res {
@@ -562,7 +562,7 @@ impl DatagramTransport for DatagramPort {
                 (DatagramSocket::Udp(s), Target::Inet(a)) => s.connect(*a)?,
                 #[cfg(unix)]
                 (DatagramSocket::Unix(s), Target::Path(p)) => s.connect(p)?,
-                _ => return Err(wrong_kind("a matching", addr)),
+                _ => return Err(wrong_kind("its own family's", addr)),
             }
         }
         *self.peer.borrow_mut() = Some(addr.clone());
