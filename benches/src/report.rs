@@ -189,11 +189,15 @@ pub fn analysis(bench: &str) -> Option<&'static str> {
         "B11" => {
             "Measured on a loaded two-core machine shared with other builds: the client \
              thread, the server thread and unrelated work compete for two cores, and \
-             per-round ratios swing by ±30% (raw mio itself varies 19k … 42k/s in one run). \
-             Per datagram torsion does what the raw floor does (`recvmsg` instead of \
-             `recvfrom`, to see `MSG_TRUNC`, and `sendto`) plus a funnel call into the \
-             protocol; tokio ahead of the raw floor in the same rounds is scheduling, not \
-             less work. To be re-measured on a quiet machine."
+             per-round ratios swing by ±30% or more. A `perf record` of a B11 run puts over 90% \
+             of the time in the kernel (UDP send/receive, loopback transmit, and above all \
+             context switches: `finish_task_switch` alone is 9%); all of torsion's own code \
+             (`read_loop`, `recv_datagram`, the protocol call) is under 0.5%. Per datagram \
+             torsion makes the raw floor's system calls (`recvmsg` instead of `recvfrom`, to \
+             see `MSG_TRUNC`, and `sendto`) and is level with raw mio; tokio is ahead of raw \
+             mio as well at 64 B in the same rounds (three runs: torsion / tokio 0.75–0.82×), \
+             which points at how its thread is scheduled against the client's rather than at \
+             less work per datagram. To be re-measured on a quiet machine."
         }
         _ => return None,
     })
