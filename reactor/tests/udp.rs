@@ -429,6 +429,10 @@ mod unix_datagram {
         let (sp, server_seen) = proto(true);
         let server = reactor.listen_unix_datagram(&server_path, sp).unwrap();
         assert_eq!(server.host(), Address::Unix(Some(server_path.clone())));
+        // The path is taken while the server is bound.
+        let (again, _) = proto(false);
+        let e = reactor.listen_unix_datagram(&server_path, again).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
         // A bound client gets the echo.
         let (cp, client_seen) = proto(false);
         let client = reactor.listen_unix_datagram(&d.join("client"), cp).unwrap();
