@@ -431,7 +431,9 @@ mod unix_datagram {
         assert_eq!(server.host(), Address::Unix(Some(server_path.clone())));
         // The path is taken while the server is bound.
         let (again, _) = proto(false);
-        let e = reactor.listen_unix_datagram(&server_path, again).unwrap_err();
+        let e = reactor
+            .listen_unix_datagram(&server_path, again)
+            .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
         // A bound client gets the echo.
         let (cp, client_seen) = proto(false);
