@@ -409,6 +409,53 @@ fn listen_options_reuse_port_lets_two_udp_sockets_share_a_port() {
     second.stop_listening();
 }
 
+/// The reactor's UDP port against the shared datagram contract; the peer is a std socket.
+struct UdpHarness {
+    reactor: Reactor,
+    peer: std::net::UdpSocket,
+}
+
+impl torsion_testing::contract::DatagramHarness for UdpHarness {
+    fn start(&mut self, protocol: Box<dyn DatagramProtocol>) -> Rc<dyn DatagramTransport> {
+        let port = self.reactor.listen_udp(localhost(false), protocol).unwrap();
+        self.peer
+            .connect(port.host().socket_addr().unwrap())
+            .unwrap();
+        port
+    }
+    fn peer_address(&mut self) -> Address {
+        self.peer.local_addr().unwrap().into()
+    }
+    fn other_address(&mut self) -> Address {
+        "127.0.0.1:9".parse::<SocketAddr>().unwrap().into()
+    }
+    fn peer_send(&mut self, data: &[u8]) {
+        self.peer.send(data).unwrap();
+    }
+    fn peer_received(&mut self) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = self.peer.recv(&mut buf) {
+            got.push(buf[..n].to_vec());
+        }
+        got
+    }
+    fn step(&mut self) {
+        self.reactor.iterate(Duration::from_millis(10)).unwrap();
+    }
+}
+
+#[test]
+fn q1_q2_udp_keeps_the_datagram_contract() {
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_nonblocking(true).unwrap();
+    let mut h = UdpHarness {
+        reactor: Reactor::new().unwrap(),
+        peer,
+    };
+    torsion_testing::contract::check_datagram_transport(&mut h);
+}
+
 #[cfg(unix)]
 mod unix_datagram {
     use super::*;
@@ -473,6 +520,57 @@ mod unix_datagram {
         client.stop_listening();
         unbound.stop_listening();
         assert!(!server_path.exists(), "the socket file is removed at stop");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// The reactor's Unix datagram port against the shared contract.
+    struct UnixHarness {
+        reactor: Reactor,
+        dir: std::path::PathBuf,
+        peer: std::os::unix::net::UnixDatagram,
+        port_path: std::path::PathBuf,
+    }
+
+    impl torsion_testing::contract::DatagramHarness for UnixHarness {
+        fn start(&mut self, protocol: Box<dyn DatagramProtocol>) -> Rc<dyn DatagramTransport> {
+            self.reactor
+                .listen_unix_datagram(&self.port_path, protocol)
+                .unwrap()
+        }
+        fn peer_address(&mut self) -> Address {
+            Address::Unix(Some(self.dir.join("peer")))
+        }
+        fn other_address(&mut self) -> Address {
+            Address::Unix(Some(self.dir.join("other")))
+        }
+        fn peer_send(&mut self, data: &[u8]) {
+            self.peer.send_to(data, &self.port_path).unwrap();
+        }
+        fn peer_received(&mut self) -> Vec<Vec<u8>> {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2048];
+            while let Ok(n) = self.peer.recv(&mut buf) {
+                got.push(buf[..n].to_vec());
+            }
+            got
+        }
+        fn step(&mut self) {
+            self.reactor.iterate(Duration::from_millis(10)).unwrap();
+        }
+    }
+
+    #[test]
+    fn q1_q2_unix_datagram_keeps_the_datagram_contract() {
+        let d = dir("contract");
+        let peer = std::os::unix::net::UnixDatagram::bind(d.join("peer")).unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let mut h = UnixHarness {
+            reactor: Reactor::new().unwrap(),
+            port_path: d.join("port"),
+            dir: d.clone(),
+            peer,
+        };
+        torsion_testing::contract::check_datagram_transport(&mut h);
         std::fs::remove_dir_all(&d).unwrap();
     }
 
