@@ -70,6 +70,19 @@ pub use torsion_transport::defer;
 #[doc(inline)]
 pub use torsion_toolkit::{client, framing, task, utils};
 
+/// Endpoints in Twisted's syntax (`tcp:8080`, `systemd:domain=INET:index=0`, ...).
+#[cfg(unix)]
+#[doc(inline)]
+pub use torsion_daemon::endpoints;
+/// Prefork workers sharing listening sockets.
+#[cfg(unix)]
+#[doc(inline)]
+pub use torsion_daemon::prefork;
+/// systemd socket activation and `sd_notify`.
+#[cfg(unix)]
+#[doc(inline)]
+pub use torsion_daemon::systemd;
+
 /// Every trait and type needed to write protocols and spawn children:
 /// `use torsion::prelude::*;`.
 pub mod prelude {

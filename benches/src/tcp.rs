@@ -36,12 +36,12 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// A server on `port` run by `thread`, stopped by `stop` (for other benchmarks' servers).
+    /// A server on `port`, stopped by `stop`, running on `thread`.
     pub fn new(
         port: u16,
         stop: Box<dyn FnOnce() + Send>,
         thread: JoinHandle<Result<(), String>>,
-    ) -> Self {
+    ) -> Server {
         Server { port, stop, thread }
     }
 
