@@ -304,9 +304,11 @@ impl DatagramPort {
             self.finish();
             return;
         };
-        let weak = self.me.clone();
+        // A strong handle: the protocol gets `stop_protocol` even when nobody else keeps
+        // the port.
+        let me = self.me.upgrade();
         reactor.call_later(Duration::ZERO, move || {
-            if let Some(port) = weak.upgrade() {
+            if let Some(port) = me {
                 port.finish();
             }
         });

@@ -187,6 +187,28 @@ fn q1_stop_listening_frees_the_port_and_stops_the_protocol_from_the_loop() {
 }
 
 #[test]
+fn q1_stop_protocol_comes_even_when_nobody_keeps_the_port() {
+    let reactor = Reactor::new().unwrap();
+    let seen = Shared::default();
+    // A protocol that does not keep its transport.
+    struct Forgetful(Shared);
+    impl DatagramProtocol for Forgetful {
+        fn datagram_received(&mut self, _: &[u8], _: Address) {}
+        fn stop_protocol(&mut self) {
+            self.0.borrow_mut().stopped += 1;
+        }
+    }
+    let port = reactor
+        .listen_udp(localhost(false), Box::new(Forgetful(seen.clone())))
+        .unwrap();
+    port.stop_listening();
+    drop(port);
+    reactor
+        .run_until(|| seen.borrow().stopped == 1, DEADLINE)
+        .unwrap();
+}
+
+#[test]
 fn q1_wrong_addresses_are_typed_errors() {
     let reactor = Reactor::new().unwrap();
     let (p, _) = proto(false);
