@@ -117,6 +117,17 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
              before. Shared I/O buffers (the reactor's read buffer) exist before and are not \
              counted; write buffers are empty when idle.",
         ),
+        "B11" => (
+            "UDP echo over loopback",
+            "An echo server on a thread of this process; the client, a blocking std \
+             `UdpSocket` on another thread, keeps 16 datagrams in flight (re-sending the \
+             window after a 50 ms silence, so a drop costs time, never a hang) and counts \
+             echoes for a fixed time after a warm-up. A sample is datagrams echoed per \
+             second. torsion: `listen_udp` with a `DatagramProtocol` that writes each \
+             datagram back to its sender. raw mio: one `Poll`, `recv_from` until \
+             `WouldBlock`, `send_to` each back. tokio: a current-thread runtime, one task \
+             doing `recv_from`/`send_to`.",
+        ),
         "B12" => (
             "TCP echo on two cores",
             "B4's echo and load client (100 connections), with the server on two cores: \
@@ -183,6 +194,19 @@ pub fn analysis(bench: &str) -> Option<&'static str> {
             "Per child: the `Process` (pipes in small `Vec`s), one `ProcessWriter` with its \
              `FileDescriptor` (about 180 bytes), readers, the watched-child record and the \
              reactor's slab entries. Per connection: the `StreamTransport` and its slab entry."
+        }
+        "B11" => {
+            "Measured on a loaded two-core machine shared with other builds: the client \
+             thread, the server thread and unrelated work compete for two cores, and \
+             per-round ratios swing by ±30% or more. A `perf record` of a B11 run puts over 90% \
+             of the time in the kernel (UDP send/receive, loopback transmit, and above all \
+             context switches: `finish_task_switch` alone is 9%); all of torsion's own code \
+             (`read_loop`, `recv_datagram`, the protocol call) is under 0.5%. Per datagram \
+             torsion makes the raw floor's system calls (`recvmsg` instead of `recvfrom`, to \
+             see `MSG_TRUNC`, and `sendto`) and is level with raw mio; tokio is ahead of raw \
+             mio as well at 64 B in the same rounds (three runs: torsion / tokio 0.75–0.82×), \
+             which points at how its thread is scheduled against the client's rather than at \
+             less work per datagram. To be re-measured on a quiet machine."
         }
         _ => return None,
     })
