@@ -363,6 +363,10 @@ impl<S: StreamSocket + 'static> Transport for StreamTransport<S> {
     fn peer(&self) -> Address {
         self.peer.clone()
     }
+    /// The `FileDescriptor`'s unsent bytes: what the kernel has not taken yet.
+    fn unsent_bytes(&self) -> usize {
+        self.fd.unsent()
+    }
 }
 
 impl<S: StreamSocket + 'static> StreamTransport<S> {

@@ -164,4 +164,13 @@ pub trait Transport: Consumer + PushProducer {
     /// The remote address.
     #[doc(alias = "getPeer")]
     fn peer(&self) -> Address;
+
+    /// Bytes written and not yet handed to the operating system (or, on a fake, to the
+    /// peer): the backlog a slow reader leaves behind. Zero once everything is sent, and
+    /// after `abort_connection` or the close (the buffer is dropped).
+    ///
+    /// Twisted has no equivalent. A broadcaster uses it to cut a client that does not keep
+    /// up instead of buffering for it without bound; a producer-driven writer does not need
+    /// it (CONTRACT D4 pauses the producer instead). Never calls back into the protocol.
+    fn unsent_bytes(&self) -> usize;
 }
