@@ -205,3 +205,52 @@ forward_protocol!(NetstringReceiver<H: StringHandler>);
 pub fn send_netstring(transport: &dyn Transport, string: &[u8]) {
     transport.write(&format_netstring(string));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(rest: &[u8], max: usize) -> Result<Option<(usize, usize)>, FramingError> {
+        parse_header(rest, max).map(|h| match h {
+            Header::Complete { length, size } => Some((length, size)),
+            Header::Partial => None,
+        })
+    }
+
+    #[test]
+    fn headers() {
+        assert_eq!(header(b"", 10), Ok(None));
+        assert_eq!(header(b"0", 10), Ok(None));
+        assert_eq!(header(b"0:", 10), Ok(Some((0, 2))));
+        assert_eq!(header(b"10:xyz", 10), Ok(Some((10, 3))));
+        assert_eq!(
+            header(b"11", 10),
+            Err(FramingError::NetstringTooLong { max_length: 10 })
+        );
+        assert_eq!(
+            header(b"01", 10),
+            Err(FramingError::NetstringBadLength { found: b'1' })
+        );
+        assert_eq!(
+            header(b":", 10),
+            Err(FramingError::NetstringBadLength { found: b':' })
+        );
+        assert_eq!(
+            header(b"1x", 10),
+            Err(FramingError::NetstringBadLength { found: b'x' })
+        );
+        // No overflow on absurd lengths.
+        assert_eq!(
+            header(&[b'9'; 40], usize::MAX),
+            Err(FramingError::NetstringTooLong {
+                max_length: usize::MAX
+            })
+        );
+    }
+
+    #[test]
+    fn format() {
+        assert_eq!(format_netstring(b""), b"0:,");
+        assert_eq!(format_netstring(b"hello"), b"5:hello,");
+    }
+}

@@ -433,3 +433,32 @@ impl<P: PrefixWidth, H: StringHandler> IntNStringReceiver<P, H> {
 }
 
 forward_protocol!(IntNStringReceiver<P: PrefixWidth, H: StringHandler>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lengths_are_big_endian() {
+        assert_eq!(decode_length(&[0x12]), 0x12);
+        assert_eq!(decode_length(&[0x01, 0x02]), 0x0102);
+        assert_eq!(decode_length(&[0xff, 0xff, 0xff, 0xff]), 0xffff_ffff);
+    }
+
+    #[test]
+    fn sending_checks_the_prefix_width() {
+        let t = torsion_testing::StringTransport::new();
+        assert_eq!(Format::Prefix(1).send(&t, &[1; 255]), Ok(()));
+        assert_eq!(
+            Format::Prefix(1).send(&t, &[1; 256]),
+            Err(FramingError::StringTooLong {
+                length: 256,
+                prefix_bytes: 1
+            })
+        );
+        assert_eq!(Format::Prefix(2).send(&t, &[1; 300]), Ok(()));
+        let v = t.value();
+        assert_eq!(v.len(), 1 + 255 + 2 + 300);
+        assert_eq!(&v[256..258], &[0x01, 0x2c]);
+    }
+}
