@@ -117,6 +117,17 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
              before. Shared I/O buffers (the reactor's read buffer) exist before and are not \
              counted; write buffers are empty when idle.",
         ),
+        "B9" => (
+            "line protocol throughput",
+            "A line-echo server (LF-ended lines, 16,384-byte maximum) on 10 connections; \
+             B4's load client keeps one 64-byte line (63 bytes and `\\n`) in flight per \
+             connection, or 64 of them (one 4 KiB write, so the framing cost shows). A \
+             sample is lines echoed per second. torsion: `listen_tcp` with \
+             `LineReceiver` and `send_line`. raw mio: B4's raw server with framing by hand \
+             (a per-connection line buffer, `\\n` search, one write per read). tokio: a \
+             current-thread runtime, `Framed` with tokio-util's `LinesCodec`, split and \
+             `forward`ed into its own sink (flushed when the input runs dry). Twisted: `LineReceiver.lineReceived` → `sendLine`.",
+        ),
         _ => ("", ""),
     }
 }

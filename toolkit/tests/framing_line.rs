@@ -1068,3 +1068,170 @@ fn over_tcp_byte_by_byte() {
     assert_eq!(got, b"HELLO\nWORLD\n");
     port.stop_listening();
 }
+
+// ---------------------------------------------------------------------------------------
+// Writes gathered during a callback.
+
+/// A transport that records each `write` call separately.
+#[derive(Default)]
+struct Writes {
+    calls: RefCell<Vec<Vec<u8>>>,
+    closing: std::cell::Cell<bool>,
+    aborted: std::cell::Cell<bool>,
+}
+
+impl torsion_transport::Consumer for Writes {
+    fn write(&self, data: &[u8]) {
+        self.calls.borrow_mut().push(data.to_vec());
+    }
+    fn register_producer(
+        &self,
+        _: torsion_transport::Producer,
+    ) -> Result<(), torsion_transport::ProducerError> {
+        Ok(())
+    }
+    fn unregister_producer(&self) {}
+}
+impl PushProducer for Writes {
+    fn pause_producing(&self) {}
+    fn resume_producing(&self) {}
+    fn stop_producing(&self) {}
+}
+impl Transport for Writes {
+    fn lose_connection(&self) {
+        self.closing.set(true);
+    }
+    fn abort_connection(&self) {
+        self.aborted.set(true);
+    }
+    fn lose_write_connection(&self) {}
+    fn host(&self) -> torsion_transport::Address {
+        torsion_transport::Address::Memory("host".into())
+    }
+    fn peer(&self) -> torsion_transport::Address {
+        torsion_transport::Address::Memory("peer".into())
+    }
+    fn unsent_bytes(&self) -> usize {
+        0
+    }
+}
+
+struct EchoQuit;
+impl LineHandler for EchoQuit {
+    fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
+        ctl.send_line(b"hi");
+        ctl.write(b"there\r\n");
+    }
+    fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
+        match line {
+            b"quit" => {
+                ctl.send_line(b"bye");
+                ctl.lose_connection();
+            }
+            b"abort" => {
+                ctl.send_line(b"never sent");
+                ctl.transport().abort_connection();
+            }
+            b"big" => {
+                for _ in 0..100 {
+                    ctl.send_line(&[b'b'; 1022]);
+                }
+            }
+            _ => {
+                ctl.send_line(line);
+                assert!(
+                    ctl.unsent_bytes() >= line.len() + 2,
+                    "gathered bytes count as unsent"
+                );
+            }
+        }
+    }
+}
+
+/// The lines a callback sends go out in one write when it returns, in order; a chunk of
+/// many lines costs one write.
+#[test]
+fn writes_of_one_callback_are_gathered_into_one() {
+    let t = Rc::new(Writes::default());
+    let mut p = LineReceiver::new(EchoQuit);
+    p.connection_made(t.clone());
+    assert_eq!(*t.calls.borrow(), vec![b"hi\r\nthere\r\n".to_vec()]);
+    t.calls.borrow_mut().clear();
+    p.data_received(b"a\r\nb\r\nc\r\nd");
+    assert_eq!(*t.calls.borrow(), vec![b"a\r\nb\r\nc\r\n".to_vec()]);
+    p.data_received(b"\r\nquit\r\nignored\r\n");
+    assert_eq!(
+        t.calls.borrow()[1],
+        b"d\r\nbye\r\n",
+        "flushed before lose_connection"
+    );
+    assert!(t.closing.get());
+}
+
+/// Gathered writes are dropped by `abort_connection`, as unsent data is.
+#[test]
+fn abort_drops_gathered_writes() {
+    let t = Rc::new(Writes::default());
+    let mut p = LineReceiver::new(EchoQuit);
+    p.connection_made(t.clone());
+    t.calls.borrow_mut().clear();
+    p.data_received(b"x\r\nabort\r\n");
+    assert!(t.aborted.get());
+    assert!(t.calls.borrow().is_empty(), "{:?}", t.calls.borrow());
+}
+
+/// Past 64 KiB, gathered writes are flushed mid-callback (bounded memory, and a producer
+/// is still paused inside the write that fills the transport's buffer).
+#[test]
+fn gathering_is_bounded() {
+    let t = Rc::new(Writes::default());
+    let mut p = LineReceiver::new(EchoQuit);
+    p.connection_made(t.clone());
+    t.calls.borrow_mut().clear();
+    p.data_received(b"big\r\n");
+    let calls = t.calls.borrow();
+    assert_eq!(calls.len(), 2, "one flush at 64 KiB, one at the end");
+    assert!(calls[0].len() >= 64 * 1024 && calls[0].len() < 64 * 1024 + 1024);
+    assert_eq!(calls.concat().len(), 100 * 1024);
+}
+
+/// A panicking handler's gathered writes are dropped, and the next delivery writes
+/// again at once.
+#[test]
+fn a_panic_does_not_leave_writes_gathered_forever() {
+    struct Boom;
+    impl LineHandler for Boom {
+        fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
+            ctl.send_line(line);
+            if line == b"boom" {
+                panic!("boom");
+            }
+        }
+    }
+    let t = Rc::new(Writes::default());
+    let mut p = LineReceiver::new(Boom);
+    p.connection_made(t.clone());
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        p.data_received(b"boom\r\n");
+    }));
+    assert!(r.is_err());
+    assert!(t.calls.borrow().is_empty());
+    // Not delivering any more: a write outside a callback goes straight through.
+    let sender = {
+        struct Keep(Rc<RefCell<Option<torsion_toolkit::framing::LineSender>>>);
+        impl LineHandler for Keep {
+            fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
+                *self.0.borrow_mut() = Some(ctl.sender());
+            }
+            fn line_received(&mut self, _: &[u8], _: &mut LineControl<'_>) {}
+        }
+        let slot = Rc::new(RefCell::new(None));
+        let mut q = LineReceiver::new(Keep(slot.clone()));
+        q.connection_made(t.clone());
+        slot.borrow_mut().take().unwrap()
+    };
+    sender.send_line(b"direct");
+    assert_eq!(t.calls.borrow().last().unwrap(), b"direct\r\n");
+    p.data_received(b"fine\r\n");
+    assert_eq!(t.calls.borrow().last().unwrap(), b"fine\r\n");
+}

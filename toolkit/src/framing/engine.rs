@@ -60,8 +60,14 @@ pub(crate) struct Core<M> {
 }
 
 impl<M: Machine> Core<M> {
-    /// Buffer `data` and deliver every complete frame, as Twisted's `dataReceived`.
+    /// Buffer `data` and deliver every complete frame, as Twisted's `dataReceived`; what
+    /// the handler writes meanwhile goes out in one write when it returns.
     pub(crate) fn receive(&mut self, data: &[u8], link: &Rc<FramedTransport>) {
+        let _delivery = link.deliver();
+        self.deliver(data, link);
+    }
+
+    fn deliver(&mut self, data: &[u8], link: &Rc<FramedTransport>) {
         if link.closing.get() {
             // CONTRACT D5: nothing is delivered after lose_connection.
             if !data.is_empty() {
@@ -145,6 +151,36 @@ pub struct FramedTransport {
     paused: Cell<bool>,
     closing: Cell<bool>,
     receiver: Weak<dyn Redeliver>,
+    /// A handler callback is running: writes are gathered in `out`.
+    delivering: Cell<bool>,
+    /// Writes gathered during the current callback, written when it returns.
+    out: RefCell<Vec<u8>>,
+}
+
+/// Gathered writes are flushed once they reach this size, even mid-callback, so memory
+/// stays bounded and a producer is still paused inside the write that fills the buffer
+/// (CONTRACT D4).
+const GATHER_LIMIT: usize = 64 * 1024;
+
+/// Ends a delivery: flushes what the handler wrote (dropped, with a log line, if the
+/// handler panicked: the transport closes the connection then).
+pub(crate) struct Delivery<'a>(&'a FramedTransport);
+
+impl Drop for Delivery<'_> {
+    fn drop(&mut self) {
+        self.0.delivering.set(false);
+        if std::thread::panicking() {
+            let dropped = std::mem::take(&mut *self.0.out.borrow_mut());
+            if !dropped.is_empty() {
+                log::debug!(
+                    "framing: {} bytes written by a panicking handler dropped",
+                    dropped.len()
+                );
+            }
+        } else {
+            self.0.flush();
+        }
+    }
 }
 
 impl fmt::Debug for FramedTransport {
@@ -154,6 +190,7 @@ impl fmt::Debug for FramedTransport {
             .field("peer", &self.inner.peer())
             .field("paused", &self.paused.get())
             .field("closing", &self.closing.get())
+            .field("gathered", &self.out.borrow().len())
             .finish()
     }
 }
@@ -165,7 +202,56 @@ impl FramedTransport {
             paused: Cell::new(false),
             closing: Cell::new(false),
             receiver,
+            delivering: Cell::new(false),
+            out: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Gather writes until the returned guard drops (nested calls leave the outer one in
+    /// charge).
+    pub(crate) fn deliver(&self) -> Option<Delivery<'_>> {
+        if self.delivering.replace(true) {
+            None
+        } else {
+            Some(Delivery(self))
+        }
+    }
+
+    /// Write what was gathered. The buffer is taken out first, so a producer paused from
+    /// inside the write may write again (it is gathered, and written by the next round).
+    fn flush(&self) {
+        loop {
+            let data = std::mem::take(&mut *self.out.borrow_mut());
+            if data.is_empty() {
+                return;
+            }
+            self.inner.write(&data);
+            let mut out = self.out.borrow_mut();
+            if out.is_empty() {
+                // Keep the allocation for the next callback.
+                let mut data = data;
+                data.clear();
+                *out = data;
+                return;
+            }
+        }
+    }
+
+    fn gather(&self, chunks: &[&[u8]]) -> bool {
+        if !self.delivering.get() {
+            return false;
+        }
+        let full = {
+            let mut out = self.out.borrow_mut();
+            for c in chunks {
+                out.extend_from_slice(c);
+            }
+            out.len() >= GATHER_LIMIT
+        };
+        if full {
+            self.flush();
+        }
+        true
     }
 
     /// The connection's own transport.
@@ -193,16 +279,24 @@ impl FramedTransport {
 }
 
 impl Consumer for FramedTransport {
+    /// The transport's `write`; inside a handler callback, gathered and written in one
+    /// piece when the callback returns (Twisted also writes at the end of the iteration).
     fn write(&self, data: &[u8]) {
-        self.inner.write(data);
+        if !data.is_empty() && !self.gather(&[data]) {
+            self.inner.write(data);
+        }
     }
     fn write_sequence(&self, data: &[&[u8]]) {
-        self.inner.write_sequence(data);
+        if !self.gather(data) {
+            self.inner.write_sequence(data);
+        }
     }
     fn register_producer(&self, producer: Producer) -> Result<(), ProducerError> {
+        self.flush();
         self.inner.register_producer(producer)
     }
     fn unregister_producer(&self) {
+        self.flush();
         self.inner.unregister_producer();
     }
 }
@@ -227,6 +321,7 @@ impl PushProducer for FramedTransport {
     fn stop_producing(&self) {
         self.paused.set(true);
         self.closing.set(true);
+        self.flush();
         self.inner.stop_producing();
     }
 }
@@ -235,14 +330,18 @@ impl Transport for FramedTransport {
     /// Stop delivering frames at once, then the transport's `lose_connection`.
     fn lose_connection(&self) {
         self.closing.set(true);
+        self.flush();
         self.inner.lose_connection();
     }
-    /// Stop delivering frames at once, then the transport's `abort_connection`.
+    /// Stop delivering frames at once, then the transport's `abort_connection` (gathered
+    /// writes are dropped with the rest of the unsent data).
     fn abort_connection(&self) {
         self.closing.set(true);
+        self.out.borrow_mut().clear();
         self.inner.abort_connection();
     }
     fn lose_write_connection(&self) {
+        self.flush();
         self.inner.lose_write_connection();
     }
     fn host(&self) -> Address {
@@ -251,8 +350,9 @@ impl Transport for FramedTransport {
     fn peer(&self) -> Address {
         self.inner.peer()
     }
+    /// The transport's unsent bytes, plus what the running callback wrote so far.
     fn unsent_bytes(&self) -> usize {
-        self.inner.unsent_bytes()
+        self.inner.unsent_bytes() + self.out.borrow().len()
     }
 }
 
@@ -311,6 +411,7 @@ impl<M: Machine> Protocol for Receiver<M> {
             return self.busy("connection_made");
         };
         core.link = Some(link.clone());
+        let _delivery = link.deliver();
         let core = &mut *core;
         core.machine.made(&link, &mut core.buffer);
         core.deliver_queued(&link);
@@ -359,6 +460,7 @@ impl<M: Machine> HalfCloseableProtocol for Receiver<M> {
         let Some(link) = core.link.clone() else {
             return;
         };
+        let _delivery = link.deliver();
         let core = &mut *core;
         core.machine.read_lost(&link, &mut core.buffer);
         core.deliver_queued(&link);
