@@ -3,3 +3,8 @@
 
 pub mod chat;
 pub mod inetd;
+
+/// The "writing a protocol" guide's examples, compiled as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guides/writing-a-protocol.md")]
+mod writing_a_protocol_guide {}
