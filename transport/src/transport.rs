@@ -171,6 +171,7 @@ pub trait Transport: Consumer + PushProducer {
     ///
     /// Twisted has no equivalent. A broadcaster uses it to cut a client that does not keep
     /// up instead of buffering for it without bound; a producer-driven writer does not need
-    /// it (CONTRACT D4 pauses the producer instead). Never calls back into the protocol.
+    /// it (CONTRACT D4 pauses the producer instead). Never calls back into the protocol
+    /// (CONTRACT D9).
     fn unsent_bytes(&self) -> usize;
 }
