@@ -1235,3 +1235,31 @@ fn a_panic_does_not_leave_writes_gathered_forever() {
     p.data_received(b"fine\r\n");
     assert_eq!(t.calls.borrow().last().unwrap(), b"fine\r\n");
 }
+
+/// Pausing or resuming the framed transport after `lose_connection` touches only its own
+/// flag: a strict `StringTransport` (which refuses both after a close) does not complain,
+/// and nothing more is delivered.
+#[test]
+fn pause_and_resume_after_the_close_are_quiet() {
+    struct Closer(Handle, Log);
+    impl LineHandler for Closer {
+        fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
+            *self.0.borrow_mut() = Some(ctl.transport());
+        }
+        fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
+            self.1.borrow_mut().push(Event::Line(line.to_vec()));
+            ctl.lose_connection();
+        }
+    }
+    let handle: Handle = Rc::new(RefCell::new(None));
+    let log = log();
+    let mut p = LineReceiver::new(Closer(handle.clone(), log.clone()));
+    let t = Rc::new(StringTransport::new()); // strict
+    p.connection_made(t.clone());
+    p.data_received(b"a\r\nb\r\n");
+    let framed = handle.borrow().clone().unwrap();
+    framed.pause_producing();
+    framed.resume_producing();
+    assert_eq!(lines(&log), vec![b"a".to_vec()]);
+    assert!(t.disconnecting());
+}

@@ -254,7 +254,9 @@ impl FramedTransport {
         true
     }
 
-    /// The connection's own transport.
+    /// The connection's own transport. Writes made on it directly from a handler
+    /// callback go out before what the callback wrote through this `FramedTransport`
+    /// (which is gathered until the callback returns): write through one or the other.
     pub fn inner(&self) -> &Rc<dyn Transport> {
         &self.inner
     }
@@ -302,15 +304,22 @@ impl Consumer for FramedTransport {
 }
 
 impl PushProducer for FramedTransport {
-    /// Stop delivering frames and stop reading (Twisted's `_PauseableMixin`).
+    /// Stop delivering frames and stop reading (Twisted's `_PauseableMixin`). Once
+    /// closing, only the flag changes (the transport reads no more anyway, D5).
     fn pause_producing(&self) {
         self.paused.set(true);
-        self.inner.pause_producing();
+        if !self.closing.get() {
+            self.inner.pause_producing();
+        }
     }
 
-    /// Start reading again and deliver the buffered frames now.
+    /// Start reading again and deliver the buffered frames now. Once closing, only the
+    /// flag changes: nothing is read or delivered after `lose_connection` (D5, D8).
     fn resume_producing(&self) {
         self.paused.set(false);
+        if self.closing.get() {
+            return;
+        }
         self.inner.resume_producing();
         if let Some(r) = self.receiver.upgrade() {
             r.redeliver();
