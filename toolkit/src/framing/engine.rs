@@ -237,6 +237,14 @@ impl FramedTransport {
         }
     }
 
+    /// Write `line` then `delimiter` as one write: gathered inside a callback (no copy
+    /// through a temporary), else through [`write_line`](super::line::write_line).
+    pub(crate) fn write_line(&self, line: &[u8], delimiter: &[u8]) {
+        if !self.gather(&[line, delimiter]) {
+            super::line::write_line(&*self.inner, line, delimiter);
+        }
+    }
+
     fn gather(&self, chunks: &[&[u8]]) -> bool {
         if !self.delivering.get() {
             return false;

@@ -127,7 +127,9 @@ impl Parts<'_> {
     }
 }
 
-/// Writes `line` and `delimiter` with one `write`.
+/// Writes `line` and `delimiter` with one `write` (one system call when the transport
+/// writes through). A `FramedTransport` (a `LineSender` of a framed connection) gathers
+/// the two pieces itself inside a callback.
 pub(crate) fn write_line(t: &dyn Transport, line: &[u8], delimiter: &[u8]) {
     let n = line.len() + delimiter.len();
     if n <= 256 {
@@ -158,7 +160,9 @@ macro_rules! common_control {
         /// optional CR" mode, `\n`).
         #[doc(alias = "sendLine")]
         pub fn send_line(&self, line: &[u8]) {
-            write_line(&**self.p.link, line, self.p.config.delimiter.as_bytes());
+            self.p
+                .link
+                .write_line(line, self.p.config.delimiter.as_bytes());
         }
 
         /// A handle that sends lines on this connection later, from anywhere.
