@@ -186,6 +186,16 @@ pub fn analysis(bench: &str) -> Option<&'static str> {
              `FileDescriptor` (about 180 bytes), readers, the watched-child record and the \
              reactor's slab entries. Per connection: the `StreamTransport` and its slab entry."
         }
+        "B9" => {
+            "With one line in flight every contender waits on system calls and wake-ups, as \
+             in B4, so the framing cost does not show and neither does Twisted's per-line \
+             Python cost: ≥ 5× Twisted is out of reach in that case (B4's echo without \
+             framing is about 2.6× Twisted). With 64 lines in flight the lines one callback \
+             sends are gathered into one write (as the raw server writes once per read and \
+             Twisted once per iteration); in-process, `LineReceiver` costs about 1.3× the \
+             hand-framed loop's CPU per echoed line (cut, handler call, gathered write), and \
+             the rest of the gap to raw mio is B4's per-dispatch bookkeeping."
+        }
         _ => return None,
     })
 }

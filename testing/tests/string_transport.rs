@@ -282,5 +282,9 @@ fn d9_unsent_bytes_is_what_the_test_has_not_taken() {
     t.write(b"lost");
     t.abort_connection();
     assert_eq!(t.unsent_bytes(), 0, "an abort drops the backlog");
-    assert_eq!(t.value(), b"lost", "the test can still see what was written");
+    assert_eq!(
+        t.value(),
+        b"lost",
+        "the test can still see what was written"
+    );
 }
