@@ -189,3 +189,49 @@ fn a_client_that_never_reads_is_cut_without_stalling_the_others() {
     let _ = talker.shutdown(Shutdown::Both);
     assert!(server.terminate().success());
 }
+
+/// Runs `chat-server` with `args` to completion: (exit code, stdout, stderr).
+fn output(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chat-server");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_and_bad_arguments() {
+    let (code, out, err) = output(&["--help"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("Usage: chat-server") && out.contains("--port <N>"),
+        "{out}"
+    );
+    let (code, _, err) = output(&["--bogus"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("unexpected argument '--bogus'"), "{err}");
+    let (code, _, err) = output(&["--port", "http"]);
+    assert_eq!(code, Some(2));
+    assert!(
+        err.contains("invalid value 'http' for '--port <N>'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_port_in_use_is_reported_in_display_form() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (code, out, err) = output(&["--port", &port]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(
+        err.contains("chat-server: error: cannot listen on 127.0.0.1:")
+            && err.contains("Address already in use"),
+        "{err}"
+    );
+}
