@@ -64,9 +64,24 @@ pub use torsion_reactor as reactor;
 pub use torsion_testing as testing;
 #[doc(inline)]
 pub use torsion_transport as transport;
+#[doc(inline)]
+pub use torsion_transport::defer;
 
 #[doc(inline)]
 pub use torsion_toolkit::{client, framing, task, utils};
+
+/// Endpoints in Twisted's syntax (`tcp:8080`, `systemd:domain=INET:index=0`, ...).
+#[cfg(unix)]
+#[doc(inline)]
+pub use torsion_daemon::endpoints;
+/// Prefork workers sharing listening sockets.
+#[cfg(unix)]
+#[doc(inline)]
+pub use torsion_daemon::prefork;
+/// systemd socket activation and `sd_notify`.
+#[cfg(unix)]
+#[doc(inline)]
+pub use torsion_daemon::systemd;
 
 /// Every trait and type needed to write protocols and spawn children:
 /// `use torsion::prelude::*;`.
@@ -74,6 +89,7 @@ pub mod prelude {
     pub use torsion_process::{Process, ProcessBuilderExt, ReactorProcess};
     #[cfg(unix)]
     pub use torsion_process::{StandardIo, StdoutWriter};
+    pub use torsion_transport::defer::{Deferred, Failure};
     pub use torsion_transport::{
         Address, ChildFd, ClientFactory, Connector, Consumer, DelayedCall, ExitReason, Factory,
         HalfCloseableProtocol, ListeningPort, ProcessBuilder, ProcessError, ProcessProtocol,
@@ -81,6 +97,12 @@ pub mod prelude {
         PushProducer, ReactorCore, ReactorTcp, ReactorTime, ReactorUnix, Reason, Signal,
         SpawnError, Transport, factory_fn,
     };
+    // Datagrams, listen options and the Unix-socket extras (issue 13).
+    pub use torsion_transport::{
+        DatagramProtocol, DatagramTransport, ListenOptions, MulticastInterface, ReactorUdp,
+    };
+    #[cfg(unix)]
+    pub use torsion_transport::{FileDescriptorReceiver, UnixSocketTransport};
 }
 
 /// The README's examples, compiled as doctests so they stay true.

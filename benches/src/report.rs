@@ -128,6 +128,15 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
              current-thread runtime, `Framed` with tokio-util's `LinesCodec`, split and \
              `forward`ed into its own sink (flushed when the input runs dry). Twisted: `LineReceiver.lineReceived` → `sendLine`.",
         ),
+        "B12" => (
+            "TCP echo on two cores",
+            "B4's echo and load client (100 connections), with the server on two cores: \
+             torsion as two prefork worker processes adopting one listening socket the \
+             parent bound (`torsion::prefork`), and as two reactor threads each with its own \
+             `SO_REUSEPORT` listener on the port (`listen_tcp_with`); tokio as a \
+             multi-thread runtime with 2 workers, a task per connection. A sample is \
+             messages per second.",
+        ),
         _ => ("", ""),
     }
 }

@@ -2,6 +2,8 @@
 //! kit's fakes (`torsion::testing`; see `tests/inetd_kit.rs`).
 
 pub mod chat;
+#[cfg(unix)]
+pub mod echo;
 pub mod inetd;
 
 /// The "writing a protocol" guide's examples, compiled as doctests so they stay true.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use mio::{Events, Poll, Registry, Token};
 use slab::Slab;
 
-use torsion_transport::{DelayedCall, ReactorTime, Reason, TimerQueue};
+use torsion_transport::{DelayedCall, ReactorTime, Reason, TimerQueue, defer};
 
 use crate::callback::catch_panic;
 use crate::events::Triggers;
@@ -534,8 +534,12 @@ impl Reactor {
         self.inner.in_iteration.set(true);
         self.inner.thread.run_queued(self);
         self.run_timers();
+        // Deferred continuations (CONTRACT P1): those queued now; what they queue waits for
+        // the next iteration, which then does not block.
+        defer::run_soon_batch();
 
-        let immediate = !self.inner.pending.borrow().is_empty()
+        let immediate = defer::has_soon()
+            || !self.inner.pending.borrow().is_empty()
             || !self.inner.deferred.borrow().is_empty()
             || self.inner.thread.has_queued()
             || self.inner.stop_requested.get()
@@ -640,6 +644,8 @@ impl Reactor {
                 self.disconnect(token, &sel, reason, false);
             }
         }
+        // What this iteration's callbacks completed continues now, not after a poll.
+        defer::run_soon_batch();
         self.inner.in_iteration.set(false);
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_transport::{DelayedCall, ReactorTime, TimerQueue};
+use torsion_transport::{DelayedCall, ReactorTime, TimerQueue, defer};
 
 /// A [`ReactorTime`] whose time moves only when the test says so (Twisted's
 /// `task.Clock`, CONTRACT O4).
@@ -82,11 +82,17 @@ impl Clock {
     /// calls scheduled by those calls that are due by then, earliest first, FIFO for equal
     /// deadlines (CONTRACT O4). A panic in a call propagates; the calls after it stay
     /// pending.
+    ///
+    /// It also runs the thread's `Deferred` continuations (the soon queue, CONTRACT P1), as
+    /// the reactor's loop does, before and after each call: so `clock.advance(ZERO)` after
+    /// a `callback()` delivers the result, and a timeout's failure reaches its chain.
     pub fn advance(&self, amount: Duration) {
+        defer::run_soon();
         let now = self.now.get().saturating_add(amount);
         self.now.set(now);
         while let Some((_call, f)) = self.queue.pop_due(now, None) {
             f();
+            defer::run_soon();
         }
     }
 

@@ -105,3 +105,35 @@ fn o4_cancel_and_reset_behave_as_on_the_reactor() {
     assert!(ran.get());
     assert_eq!(clock.timer_queue().heap_len(), 0, "the stale entry is gone");
 }
+
+#[test]
+fn advance_runs_deferred_continuations_and_timeouts_without_sleeping() {
+    use torsion_transport::defer::{Deferred, Failure};
+
+    let clock = Clock::new();
+    let out: Rc<RefCell<Vec<String>>> = Rc::new(RefCell::new(Vec::new()));
+    let d: Deferred<u32> = Deferred::new();
+    let o = out.clone();
+    d.clone()
+        .add_callback(move |v| o.borrow_mut().push(format!("value {v}")));
+    d.callback(3).unwrap();
+    assert!(out.borrow().is_empty(), "P1: not inside callback()");
+    clock.advance(Duration::ZERO);
+    assert_eq!(*out.borrow(), ["value 3"]);
+
+    let slow: Deferred<u32> = Deferred::new();
+    let o = out.clone();
+    slow.clone()
+        .add_timeout(&clock, Duration::from_secs(30))
+        .add_both(move |r| {
+            o.borrow_mut().push(match r {
+                Err(Failure::TimedOut(d)) => format!("timed out after {}s", d.as_secs()),
+                other => format!("unexpected {other:?}"),
+            });
+            Ok(())
+        });
+    clock.advance(Duration::from_secs(29));
+    assert_eq!(out.borrow().len(), 1);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(out.borrow()[1], "timed out after 30s");
+}

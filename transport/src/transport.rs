@@ -174,4 +174,12 @@ pub trait Transport: Consumer + PushProducer {
     /// it (CONTRACT D4 pauses the producer instead). Never calls back into the protocol
     /// (CONTRACT D9).
     fn unsent_bytes(&self) -> usize;
+
+    /// The Unix-socket extras of this transport (descriptor passing, peer credentials;
+    /// CONTRACT Q8, Q9): `Some` on a connected Unix stream socket, `None` (the default) on
+    /// every other transport.
+    #[cfg(unix)]
+    fn as_unix_socket(&self) -> Option<&dyn crate::UnixSocketTransport> {
+        None
+    }
 }

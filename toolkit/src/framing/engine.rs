@@ -371,6 +371,13 @@ impl Transport for FramedTransport {
     fn unsent_bytes(&self) -> usize {
         self.inner.unsent_bytes() + self.out.borrow().len()
     }
+    /// The connection's Unix-socket extras, after flushing what the running callback
+    /// wrote (descriptors then follow those bytes, in order).
+    #[cfg(unix)]
+    fn as_unix_socket(&self) -> Option<&dyn torsion_transport::UnixSocketTransport> {
+        self.flush();
+        self.inner.as_unix_socket()
+    }
 }
 
 /// A machine as a [`Protocol`]: owns the buffer, wraps the transport.
