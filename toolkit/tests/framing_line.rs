@@ -1263,3 +1263,54 @@ fn pause_and_resume_after_the_close_are_quiet() {
     assert_eq!(lines(&log), vec![b"a".to_vec()]);
     assert!(t.disconnecting());
 }
+
+/// The flow-controlled echo: the handler registers its own framed transport as the
+/// producer of its writes. While the peer does not read, the echo buffer fills, line
+/// delivery pauses (lines wait unread), and everything is echoed in order once the peer
+/// reads again; over the chunking pump, for several seeds.
+#[test]
+fn self_registered_echo_pauses_and_resumes_over_the_chunking_pump() {
+    struct FlowEcho(Log);
+    impl LineHandler for FlowEcho {
+        fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
+            let me: Rc<dyn PushProducer> = ctl.transport();
+            ctl.transport()
+                .register_producer(torsion_transport::Producer::Push(me))
+                .unwrap();
+        }
+        fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
+            self.0.borrow_mut().push(Event::Line(line.to_vec()));
+            ctl.send_line(line);
+        }
+    }
+    let sent: Vec<Vec<u8>> = (0..300)
+        .map(|i| format!("{i:04} {}", "y".repeat(60)).into_bytes())
+        .collect();
+    let stream: Vec<u8> = sent
+        .iter()
+        .flat_map(|l| [&l[..], b"\r\n"].concat())
+        .collect();
+    for seed in 1..=5 {
+        let delivered = log();
+        let (client, echoed) = AccumulatingProtocol::new();
+        let pump = Pump::new(
+            Box::new(LineReceiver::new(FlowEcho(delivered.clone()))),
+            Box::new(client),
+        )
+        .with_chunking(seed);
+        pump.server().set_buffer_size(1024);
+        pump.client().pause_producing(); // the peer stops reading the echo
+        torsion_transport::Consumer::write(&**pump.client(), &stream);
+        pump.flush();
+        let before = lines(&delivered).len();
+        assert!(
+            before < sent.len(),
+            "seed {seed}: delivery paused while the echo cannot drain ({before} lines)"
+        );
+        assert!(pump.server().producer_paused(), "seed {seed}");
+        pump.client().resume_producing();
+        pump.flush();
+        assert_eq!(lines(&delivered), sent, "seed {seed}");
+        assert_eq!(echoed.data(), stream, "seed {seed}: echoed in order");
+    }
+}

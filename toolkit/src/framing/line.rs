@@ -486,6 +486,9 @@ impl<S: LineSink> Machine for LineMachine<S> {
 ///   resuming delivers them (Twisted's `_PauseableMixin`).
 /// - After `lose_connection` no further line is delivered (CONTRACT D5; Twisted checks
 ///   `transport.disconnecting` the same way).
+/// - What a callback writes through its control or `ctl.transport()` goes out in one
+///   write when the callback returns (or every 64 KiB), as Twisted writes once per loop
+///   iteration: a chunk of many lines answered line by line costs one system call.
 ///
 /// Chunk boundaries never change which lines are delivered.
 ///
