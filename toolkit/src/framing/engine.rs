@@ -91,22 +91,33 @@ impl<M: Machine> Core<M> {
             };
             if pos < len {
                 // Stopped or incomplete: keep the rest ahead of what the handler queued.
-                let rest = match owned.take() {
-                    Some(mut v) => {
-                        v.drain(..pos);
-                        v
+                match owned.take() {
+                    Some(mut rest) => {
+                        rest.drain(..pos);
+                        rest.extend_from_slice(&self.buffer);
+                        self.buffer = rest;
                     }
-                    None => data[pos..].to_vec(),
-                };
-                if self.buffer.is_empty() {
-                    self.buffer = rest;
-                } else {
-                    let queued = std::mem::replace(&mut self.buffer, rest);
-                    self.buffer.extend_from_slice(&queued);
+                    None if self.buffer.is_empty() => {
+                        // Reuses the buffer's allocation from earlier chunks.
+                        self.buffer.extend_from_slice(&data[pos..]);
+                    }
+                    None => {
+                        let queued = std::mem::take(&mut self.buffer);
+                        self.buffer.reserve(len - pos + queued.len());
+                        self.buffer.extend_from_slice(&data[pos..]);
+                        self.buffer.extend_from_slice(&queued);
+                    }
                 }
                 return;
             }
             if self.buffer.is_empty() || link.stopped() {
+                if let Some(mut spent) = owned.take() {
+                    if self.buffer.is_empty() {
+                        // Everything was delivered: keep the allocation for the next chunk.
+                        spent.clear();
+                        self.buffer = spent;
+                    }
+                }
                 return;
             }
             // The handler queued bytes (`set_line_mode_with`): deliver them now.
