@@ -155,6 +155,11 @@ impl<M: Machine> Redeliver for RefCell<Core<M>> {
 ///   producer of another consumer to proxy frames with flow control.
 /// - `lose_connection`, `abort_connection` and `stop_producing` also stop delivery at once,
 ///   as CONTRACT D5 says for `data_received`.
+/// - Writes made while a handler callback runs are gathered and written in one piece
+///   when it returns, before a close, or every 64 KiB (so a producer is still paused
+///   inside the write that fills the buffer, CONTRACT D4); `unsent_bytes` counts them.
+///   `abort_connection` drops them with the rest of the unsent data. Outside callbacks
+///   (a `LineSender` used from a timer or another connection) writes go straight through.
 ///
 /// Handlers get it from their control (`ctl.transport()`), as an `Rc<dyn Transport>`.
 pub struct FramedTransport {
