@@ -176,8 +176,28 @@ impl Delimiter {
     }
 }
 
+/// The first `needle` in `hay`, eight bytes at a time: a word has a matching byte when
+/// `(w - 0x01..) & !w & 0x80..` is non-zero for `w = word ^ needle repeated` (exact, no
+/// false positives), then the byte is found within that word.
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let repeated = LO.wrapping_mul(u64::from(needle));
+    let mut start = 0;
+    for chunk in hay.chunks_exact(8) {
+        let Ok(bytes) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        let w = u64::from_ne_bytes(bytes) ^ repeated;
+        if w.wrapping_sub(LO) & !w & HI != 0 {
+            break;
+        }
+        start += 8;
+    }
+    hay[start..]
+        .iter()
+        .position(|&b| b == needle)
+        .map(|i| start + i)
 }
 
 /// The first occurrence of `needle` (non-empty) in `hay`: search its last byte, then
@@ -213,6 +233,27 @@ mod tests {
         assert_eq!(find_bytes(b"", b"\r\n"), None);
         assert_eq!(find_bytes(b"\r", b"\r\n"), None);
         assert_eq!(find_bytes(b"abcabd", b"abd"), Some(3));
+    }
+
+    #[test]
+    fn memchr_finds_the_first_byte_at_every_position() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut hay = vec![b'x'; len];
+                hay[at] = b'\n';
+                if at + 3 < len {
+                    hay[at + 3] = b'\n';
+                }
+                assert_eq!(memchr(b'\n', &hay), Some(at), "len {len}, at {at}");
+            }
+            assert_eq!(memchr(b'\n', &vec![b'x'; len]), None);
+        }
+        // Bytes that differ from the needle only in the high bit, and 0x00/0xff.
+        let hay = [0x8a, 0x0b, 0x09, 0x00, 0xff, 0x7f, 0x80, 0x01, 0x0a];
+        assert_eq!(memchr(0x0a, &hay), Some(8));
+        assert_eq!(memchr(0x00, &hay), Some(3));
+        assert_eq!(memchr(0xff, &hay), Some(4));
+        assert_eq!(memchr(0x80, &hay), Some(6));
     }
 
     #[test]
