@@ -142,29 +142,39 @@ fn a_client_that_never_reads_is_cut_without_stalling_the_others() {
     let mut slow = server.connect();
     wait_members(&server, &mut [&mut talker, &mut reader, &mut slow]);
     // `slow` reads nothing from here on. The kernel's buffers take a few MiB for it; then
-    // the server's backlog passes 1 MiB and it is cut.
+    // the server's backlog passes 1 MiB and it is cut. The reader keeps up by design:
+    // the talker sends 128 KiB at a time and waits until the reader has it, so the
+    // reader is never more than that behind, however the threads are scheduled.
     let line = [vec![b'm'; 999], b"\n".to_vec()].concat();
-    let lines = 32 * 1024; // 32 MiB in all
+    const BATCH: usize = 128;
+    let batches = 128; // 16 MiB in all, several times what the kernel buffers for `slow`
     let start = Instant::now();
+    let (got_batch, batch_done) = std::sync::mpsc::channel::<usize>();
     let reading = thread::spawn({
         let mut reader = reader.try_clone().unwrap();
         let line = line.clone();
         move || {
             let mut r = BufReader::with_capacity(1 << 16, &mut reader);
             let mut got = Vec::with_capacity(line.len());
-            for i in 0..lines {
-                got.clear();
-                r.read_until(b'\n', &mut got).expect("reader read");
-                assert_eq!(got, line, "line {i} intact and in order");
+            for b in 0..batches {
+                for i in 0..BATCH {
+                    got.clear();
+                    r.read_until(b'\n', &mut got).expect("reader read");
+                    assert_eq!(got, line, "batch {b}, line {i} intact and in order");
+                }
+                if got_batch.send(b).is_err() {
+                    return;
+                }
             }
         }
     });
-    {
-        let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut talker);
-        for _ in 0..lines {
-            w.write_all(&line).unwrap();
+    let batch: Vec<u8> = line.repeat(BATCH);
+    for b in 0..batches {
+        talker.write_all(&batch).unwrap();
+        match batch_done.recv_timeout(LIMIT) {
+            Ok(done) => assert_eq!(done, b),
+            Err(e) => panic!("the reader did not get batch {b} within {LIMIT:?} ({e}): stalled"),
         }
-        w.flush().unwrap();
     }
     reading.join().expect("the reader got every line");
     assert!(start.elapsed() < LIMIT, "the others were stalled");
@@ -183,7 +193,7 @@ fn a_client_that_never_reads_is_cut_without_stalling_the_others() {
         }
     }
     assert!(
-        total < lines * line.len(),
+        total < batches * batch.len(),
         "the slow client got everything ({total} bytes): it was not cut"
     );
     let _ = talker.shutdown(Shutdown::Both);
