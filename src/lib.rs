@@ -93,6 +93,11 @@ pub mod prelude {
     pub use torsion_process::{Process, ProcessBuilderExt, ReactorProcess};
     #[cfg(unix)]
     pub use torsion_process::{StandardIo, StdoutWriter};
+    pub use torsion_toolkit::client::{
+        Backoff, Connection, ReconnectingClientFactory, RequestProtocol,
+    };
+    pub use torsion_toolkit::task::LoopingCall;
+    pub use torsion_toolkit::utils::{OutputRequest, ProcessOutputError};
     pub use torsion_transport::defer::{Deferred, Failure};
     pub use torsion_transport::{
         Address, ChildFd, ClientFactory, Connector, Consumer, DelayedCall, ExitReason, Factory,

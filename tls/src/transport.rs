@@ -227,6 +227,24 @@ impl Transport for TlsTransport {
         inner.maybe_finish_close();
     }
 
+    /// The plaintext waiting for the handshake plus the ciphertext the underlying
+    /// transport has not sent yet (TLS adds a few dozen bytes per record of up to 16 KiB,
+    /// so after the handshake this is a little more than the plaintext backlog). Zero
+    /// once the connection is closed or aborted.
+    fn unsent_bytes(&self) -> usize {
+        let Some(inner) = self.inner.upgrade() else {
+            return 0;
+        };
+        let (early, lower) = {
+            let s = inner.state.borrow();
+            if s.lost {
+                return 0;
+            }
+            (s.early.len(), s.lower.clone())
+        };
+        early + lower.map_or(0, |l| l.unsent_bytes())
+    }
+
     fn host(&self) -> Address {
         self.inner
             .upgrade()

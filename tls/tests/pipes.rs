@@ -94,6 +94,10 @@ mod unix {
         fn lose_write_connection(&self) {
             let _ = self.0.close_stdin();
         }
+        fn unsent_bytes(&self) -> usize {
+            // ProcessTransport does not report its stdin backlog; not needed here.
+            0
+        }
         fn host(&self) -> Address {
             Address::Memory("parent".into())
         }

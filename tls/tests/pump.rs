@@ -1343,3 +1343,74 @@ fn bytes_after_the_peers_close_notify_are_dropped_without_hanging() {
     assert_eq!(client.data(), b"last words");
     assert!(client.read_closed());
 }
+
+#[test]
+fn handshakes_and_data_over_the_chunking_pump() {
+    for version in BOTH {
+        for seed in 1..=12u64 {
+            let pki = Pki::new();
+            let (sp, server) = AccumulatingProtocol::new();
+            let (cp, client) = AccumulatingProtocol::new();
+            let pump = torsion_testing::connect_chunked(
+                Box::new(TlsProtocol::server(
+                    pki.server_config(&[version]),
+                    Box::new(sp),
+                )),
+                Box::new(TlsProtocol::client(
+                    pki.client_config("localhost", &[version]),
+                    Box::new(cp),
+                )),
+                seed,
+            );
+            let up: Vec<u8> = (0..50_000u32).map(|i| (i * 7 % 256) as u8).collect();
+            let down: Vec<u8> = (0..70_000u32).map(|i| (i * 13 % 256) as u8).collect();
+            client.transport().unwrap().write(&up);
+            server.transport().unwrap().write(&down);
+            pump.flush();
+            assert_eq!(server.data(), up, "{version:?} seed {seed}");
+            assert_eq!(client.data(), down, "{version:?} seed {seed}");
+            assert!(server.data_calls() > 1, "the pump did cut the deliveries");
+            client.transport().unwrap().lose_connection();
+            pump.flush();
+            assert!(server.reason().unwrap().is_clean() && client.reason().unwrap().is_clean());
+        }
+    }
+}
+
+#[test]
+fn unsent_bytes_counts_what_waits_for_the_handshake_and_the_ciphertext_backlog() {
+    let pki = Pki::new();
+    let (cp, client) = AccumulatingProtocol::new();
+    let (sp, _server) = AccumulatingProtocol::new();
+    let pump = Pump::new(
+        Box::new(TlsProtocol::server(pki.server_config(&BOTH), Box::new(sp))),
+        Box::new(TlsProtocol::client(
+            pki.client_config("localhost", &BOTH),
+            Box::new(cp),
+        )),
+    );
+    let t = client.transport().unwrap();
+    let hello = pump.client().unsent_bytes();
+    assert!(
+        hello > 0,
+        "the ClientHello waits in the underlying transport"
+    );
+    t.write(&[1u8; 1000]);
+    assert_eq!(
+        t.unsent_bytes(),
+        hello + 1000,
+        "plaintext waiting for the handshake"
+    );
+    pump.flush();
+    assert_eq!(t.unsent_bytes(), 0);
+    t.write(&[2u8; 20_000]);
+    let backlog = t.unsent_bytes();
+    assert_eq!(backlog, pump.client().unsent_bytes());
+    assert!(
+        backlog > 20_000,
+        "ciphertext: the plaintext and the records' overhead"
+    );
+    t.abort_connection();
+    pump.flush();
+    assert_eq!(t.unsent_bytes(), 0);
+}
