@@ -114,6 +114,11 @@ pub mod prelude {
     pub use torsion_transport::{FileDescriptorReceiver, UnixSocketTransport};
 }
 
+/// The TLS guide `docs/guides/tls.md`, its code compiled as doctests.
+#[cfg(all(doctest, unix, feature = "tls", feature = "testing"))]
+#[doc = include_str!("../docs/guides/tls.md")]
+pub struct TlsGuideDoctests;
+
 /// The README's examples, compiled as doctests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
