@@ -165,7 +165,15 @@ impl Inner {
                         data = &[];
                     }
                     Ok(_) => {}
-                    Err(e) => failure = Some(TlsError::Setup(e.to_string())),
+                    Err(e) => {
+                        // rustls refused more input (its buffers are full of garbage).
+                        let e = rustls::Error::General(e.to_string());
+                        failure = Some(if was_done {
+                            TlsError::Protocol(e)
+                        } else {
+                            TlsError::Handshake(e)
+                        });
+                    }
                 }
                 let mut early = false;
                 if failure.is_none() {
@@ -214,7 +222,7 @@ impl Inner {
             if early {
                 self.handshake_finished(Ok(()));
             }
-            if let Some(_f) = failure {
+            if failure.is_some() {
                 got.failed = true;
                 if let Some(lower) = lower {
                     lower.lose_connection();
