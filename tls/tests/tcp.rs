@@ -119,3 +119,81 @@ fn unix_socket_echo() {
     assert!(got.reason().unwrap().is_clean());
     port.stop_listening();
 }
+
+#[test]
+fn eight_mib_each_way_over_tcp_with_a_slow_reader_in_bounded_memory() {
+    const TOTAL: usize = 8 * 1024 * 1024;
+    let reactor = Reactor::new().unwrap();
+    let pki = Pki::new();
+    let ss = Rc::new(StreamState::default());
+    let s2 = ss.clone();
+    let server = TlsServerFactory::new(
+        pki.server_config(&[]),
+        factory_fn(move |_| {
+            Box::new(Streamer {
+                total: TOTAL,
+                state: s2.clone(),
+            })
+        }),
+    );
+    let port = reactor
+        .listen_tcp("127.0.0.1:0".parse().unwrap(), Rc::new(server))
+        .unwrap();
+    let addr = port.host().socket_addr().unwrap();
+    let cs = Rc::new(StreamState::default());
+    let client: Rc<dyn ClientFactory> = Rc::new(TlsClientFactory::new(
+        pki.client_config("127.0.0.1", &[]),
+        OneClient::new(Box::new(Streamer {
+            total: TOTAL,
+            state: cs.clone(),
+        })),
+    ));
+    reactor.connect_tcp(addr, client, Some(DEADLINE));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let bound = 160 * 1024;
+    let mut max_unsent = 0;
+    let mut rounds = 0u64;
+    while ss.received.get() < TOTAL || cs.received.get() < TOTAL {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "stalled at {} / {}",
+            ss.received.get(),
+            cs.received.get()
+        );
+        reactor.iterate(Duration::from_millis(10)).unwrap();
+        rounds += 1;
+        // Each side starts streaming once connected (from the loop, as a timer would).
+        for s in [&ss, &cs] {
+            if s.sent.get() == 0 && s.transport.borrow().is_some() {
+                s.pump_out(TOTAL);
+            }
+        }
+        for s in [&ss, &cs] {
+            if let Some(t) = s.transport.borrow().as_ref() {
+                let unsent = t.unsent_bytes();
+                max_unsent = max_unsent.max(unsent);
+                assert!(unsent <= bound, "the TLS backlog stays bounded ({unsent})");
+            }
+        }
+        // The slow reader takes its next bite every other iteration.
+        if rounds % 2 == 0 {
+            for s in [&ss, &cs] {
+                if s.read_paused.replace(false)
+                    && let Some(t) = s.transport.borrow().as_ref()
+                {
+                    t.resume_producing();
+                }
+            }
+        }
+    }
+    assert_eq!(
+        ss.checksum.get(),
+        cs.checksum.get(),
+        "the same stream both ways"
+    );
+    assert!(max_unsent > 0, "a backlog did build up");
+    if let Some(t) = cs.transport.borrow().as_ref() {
+        t.lose_connection();
+    }
+    port.stop_listening();
+}

@@ -2,7 +2,7 @@
 //! small protocols to observe TLS connections with.
 #![allow(dead_code)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +12,7 @@ use rcgen::{
     KeyUsagePurpose,
 };
 use torsion_tls::{CertificateKey, TlsClientConfig, TlsServerConfig, TlsVersion, TrustRoots};
-use torsion_transport::{Protocol, Reason, Transport};
+use torsion_transport::{Producer, Protocol, PushProducer, Reason, Transport};
 
 /// A certificate authority that signs leaf certificates.
 pub struct Ca {
@@ -225,4 +225,76 @@ impl torsion_transport::ClientFactory for OneClient {
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").port()
+}
+
+/// Streams `total` bytes through its transport with a push producer, and reads slowly:
+/// it pauses reading after every delivery until the test resumes it.
+pub struct Streamer {
+    pub total: usize,
+    pub state: Rc<StreamState>,
+}
+
+#[derive(Default)]
+pub struct StreamState {
+    pub transport: RefCell<Option<Rc<dyn Transport>>>,
+    pub sent: Cell<usize>,
+    pub paused: Cell<bool>,
+    pub received: Cell<usize>,
+    pub checksum: Cell<u64>,
+    pub read_paused: Cell<bool>,
+}
+
+impl StreamState {
+    pub fn pump_out(&self, total: usize) {
+        let Some(t) = self.transport.borrow().clone() else {
+            return;
+        };
+        while !self.paused.get() && self.sent.get() < total {
+            let n = (total - self.sent.get()).min(16 * 1024);
+            let at = self.sent.get();
+            let chunk: Vec<u8> = (at..at + n).map(|i| (i % 253) as u8).collect();
+            self.sent.set(at + n);
+            t.write(&chunk);
+        }
+    }
+}
+
+struct StreamProducer(Rc<StreamState>, usize);
+
+impl PushProducer for StreamProducer {
+    fn pause_producing(&self) {
+        self.0.paused.set(true);
+    }
+    fn resume_producing(&self) {
+        self.0.paused.set(false);
+        self.0.pump_out(self.1);
+    }
+    fn stop_producing(&self) {}
+}
+
+impl Protocol for Streamer {
+    fn connection_made(&mut self, t: Rc<dyn Transport>) {
+        *self.state.transport.borrow_mut() = Some(t.clone());
+        t.register_producer(Producer::Push(Rc::new(StreamProducer(
+            self.state.clone(),
+            self.total,
+        ))))
+        .unwrap();
+    }
+    fn data_received(&mut self, data: &[u8]) {
+        let s = &self.state;
+        let mut sum = s.checksum.get();
+        for (k, &b) in data.iter().enumerate() {
+            let i = s.received.get() + k;
+            assert_eq!(b, (i % 253) as u8, "byte {i} arrived intact and in order");
+            sum = sum.wrapping_mul(31).wrapping_add(u64::from(b));
+        }
+        s.checksum.set(sum);
+        s.received.set(s.received.get() + data.len());
+        // A slow reader: stop reading until the test says go on.
+        s.read_paused.set(true);
+        if let Some(t) = s.transport.borrow().as_ref() {
+            t.pause_producing();
+        }
+    }
 }
