@@ -176,7 +176,7 @@ fn eight_mib_each_way_over_tcp_with_a_slow_reader_in_bounded_memory() {
             }
         }
         // The slow reader takes its next bite every other iteration.
-        if rounds % 2 == 0 {
+        if rounds.is_multiple_of(2) {
             for s in [&ss, &cs] {
                 if s.read_paused.replace(false)
                     && let Some(t) = s.transport.borrow().as_ref()
