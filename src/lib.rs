@@ -54,6 +54,8 @@
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 #[doc(inline)]
+pub use torsion_net as net;
+#[doc(inline)]
 pub use torsion_process as process;
 #[doc(inline)]
 pub use torsion_pty as pty;
@@ -77,6 +79,10 @@ pub mod prelude {
     #[cfg(unix)]
     pub use torsion_process::{StandardIo, StdoutWriter};
     pub use torsion_transport::defer::{Deferred, Failure};
+    // async/await (torsion::net): the extension traits the async methods need.
+    #[cfg(unix)]
+    pub use torsion_net::ProcessBuilderAsync;
+    pub use torsion_net::{DeferredFromFuture, JoinError, JoinHandle, ReactorTimeExt};
     pub use torsion_transport::{
         Address, ChildFd, ClientFactory, Connector, Consumer, DelayedCall, ExitReason, Factory,
         HalfCloseableProtocol, ListeningPort, ProcessBuilder, ProcessError, ProcessProtocol,
