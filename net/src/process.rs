@@ -244,6 +244,8 @@ impl Child {
 /// A child's stdout or stderr as an async stream.
 pub struct ChildStdout {
     source: Rc<ChildOut>,
+    /// False once turned into [`Lines`], which reads on.
+    abandon_on_drop: bool,
 }
 
 struct ChildOut {
@@ -306,14 +308,15 @@ impl ChildStdout {
     }
 
     /// The stream of its lines.
-    pub fn lines(self) -> Lines {
+    pub fn lines(mut self) -> Lines {
+        self.abandon_on_drop = false;
         Lines::new(self.source.clone())
     }
 }
 
 impl Drop for ChildStdout {
     fn drop(&mut self) {
-        if Rc::strong_count(&self.source) == 1 {
+        if self.abandon_on_drop {
             self.source.inbound().abandon();
         }
     }
@@ -445,6 +448,7 @@ fn spawn_child(builder: &ProcessBuilder, reactor: &Reactor) -> io::Result<Child>
             shared: shared.clone(),
             fd,
         }),
+        abandon_on_drop: true,
     };
     Ok(Child {
         stdin: Some(ChildStdin {

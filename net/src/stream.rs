@@ -186,6 +186,8 @@ impl Drop for Io {
 /// later; the connection closes when both halves are gone.
 pub struct ReadHalf {
     io: Rc<Io>,
+    /// False once turned into [`Lines`], which reads on.
+    abandon_on_drop: bool,
 }
 
 /// The write half of a stream: dropping it half-closes the connection (the peer reads
@@ -211,7 +213,13 @@ impl std::fmt::Debug for WriteHalf {
 }
 
 pub(crate) fn split(io: Rc<Io>) -> (ReadHalf, WriteHalf) {
-    (ReadHalf { io: io.clone() }, WriteHalf { io })
+    (
+        ReadHalf {
+            io: io.clone(),
+            abandon_on_drop: true,
+        },
+        WriteHalf { io },
+    )
 }
 
 impl ReadHalf {
@@ -226,7 +234,8 @@ impl ReadHalf {
     }
 
     /// The stream of lines of this half.
-    pub fn lines(self) -> Lines {
+    pub fn lines(mut self) -> Lines {
+        self.abandon_on_drop = false;
         Lines::new(self.io.clone())
     }
 
@@ -238,7 +247,7 @@ impl ReadHalf {
 
 impl Drop for ReadHalf {
     fn drop(&mut self) {
-        if Rc::strong_count(&self.io) > 1 {
+        if self.abandon_on_drop && Rc::strong_count(&self.io) > 1 {
             self.io.shared.inbound.abandon();
         }
     }
