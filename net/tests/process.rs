@@ -45,7 +45,12 @@ fn output_does_not_deadlock_on_big_stdout_and_stderr() {
 #[test]
 fn status_gives_the_exit_reason() {
     let reactor = Reactor::new().unwrap();
-    let st = run(&reactor, ProcessBuilder::new("sh").args(["-c", "exit 7"]).status(&reactor));
+    let st = run(
+        &reactor,
+        ProcessBuilder::new("sh")
+            .args(["-c", "exit 7"])
+            .status(&reactor),
+    );
     assert_eq!(st.unwrap(), ExitReason::exited(7));
     let st = run(&reactor, ProcessBuilder::new("true").status(&reactor));
     assert_eq!(st.unwrap(), ExitReason::ProcessDone);
@@ -60,7 +65,10 @@ fn a_missing_program_is_not_found_with_the_spawn_error_inside() {
     )
     .unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::NotFound);
-    let spawn = err.get_ref().and_then(|e| e.downcast_ref::<SpawnError>()).unwrap();
+    let spawn = err
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<SpawnError>())
+        .unwrap();
     assert_eq!(spawn.step, SpawnStep::Exec);
     assert!(err.to_string().contains("torsion-program"), "{err}");
 }
@@ -104,12 +112,21 @@ fn kill_and_wait() {
         assert!(child.id().is_some());
         child.signal(Signal::Term)?;
         let status = child.wait().await?;
-        assert!(child.kill().is_err(), "signalling a reaped child is an error");
+        assert!(
+            child.kill().is_err(),
+            "signalling a reaped child is an error"
+        );
         io::Result::Ok(status)
     })
     .unwrap();
     assert!(
-        matches!(status, ExitReason::ProcessTerminated { signal: Some(Signal::Term), .. }),
+        matches!(
+            status,
+            ExitReason::ProcessTerminated {
+                signal: Some(Signal::Term),
+                ..
+            }
+        ),
         "{status:?}"
     );
 }
