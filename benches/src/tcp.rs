@@ -36,6 +36,15 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
+    /// A server on `thread`, listening on `port`, stopped by `stop`.
+    pub fn new(
+        port: u16,
+        stop: Box<dyn FnOnce() + Send>,
+        thread: JoinHandle<Result<(), String>>,
+    ) -> Server {
+        Server { port, stop, thread }
+    }
+
     /// Stop the server and wait for its thread.
     ///
     /// # Errors

@@ -34,6 +34,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("B3", torsion_benches::pipes::run),
     ("B8", torsion_benches::memory::run),
     ("B7", torsion_benches::pty::run),
+    ("B10", torsion_benches::tasks::run),
 ];
 
 fn usage() -> ! {

@@ -1,6 +1,7 @@
 //! Tasks: the ready queue, wakers and the per-executor task table (CONTRACT P4, P5).
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -8,7 +9,6 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Wake, Waker};
-use std::thread::ThreadId;
 
 use slab::Slab;
 
@@ -33,7 +33,8 @@ pub(crate) struct TaskKey {
 pub(crate) struct ReadyShared {
     queue: Mutex<Vec<TaskKey>>,
     notified: AtomicBool,
-    owner: ThreadId,
+    /// The loop's thread, as [`thread_mark`].
+    owner: usize,
     loop_waker: Option<Arc<ThreadShared>>,
 }
 
@@ -49,7 +50,7 @@ impl ReadyShared {
         // A wake from the loop's own thread happens in user code the loop is running, and
         // the loop checks `notified` before it blocks; only another thread must wake the
         // poller (through the thread queue's mio waker, which coalesces).
-        if std::thread::current().id() != self.owner {
+        if thread_mark() != self.owner {
             if let Some(w) = &self.loop_waker {
                 w.wake();
             }
@@ -57,12 +58,24 @@ impl ReadyShared {
     }
 }
 
+thread_local! {
+    static MARK: u8 = const { 0 };
+}
+
+/// An identity of the current thread that is cheap to read (the address of a thread-local:
+/// distinct among live threads, and the loop's thread outlives its executor).
+fn thread_mark() -> usize {
+    MARK.with(|m| std::ptr::from_ref(m) as usize)
+}
+
 /// One task's waker: `Send + Sync`; waking only queues the task, once until it is polled
 /// (CONTRACT P4).
 struct TaskWaker {
     key: TaskKey,
     scheduled: AtomicBool,
-    shared: Weak<ReadyShared>,
+    /// Strong: the ready queue holds keys, never wakers, so there is no cycle; a wake
+    /// after the executor is gone queues into a queue nobody runs.
+    shared: Arc<ReadyShared>,
 }
 
 impl Wake for TaskWaker {
@@ -72,9 +85,7 @@ impl Wake for TaskWaker {
 
     fn wake_by_ref(self: &Arc<Self>) {
         if !self.scheduled.swap(true, Ordering::AcqRel) {
-            if let Some(shared) = self.shared.upgrade() {
-                shared.push(Some(self.key));
-            }
+            self.shared.push(Some(self.key));
         }
     }
 }
@@ -102,6 +113,17 @@ impl Wake for FlagWaker {
     }
 }
 
+/// The error side of a task's [`JoinState`], without its output type.
+pub(crate) trait Fail {
+    fn fail(&self, error: JoinError);
+}
+
+impl<T> Fail for JoinState<T> {
+    fn fail(&self, error: JoinError) {
+        self.complete(Err(error));
+    }
+}
+
 type BoxFuture = Pin<Box<dyn Future<Output = ()>>>;
 
 struct Task {
@@ -110,7 +132,7 @@ struct Task {
     future: Option<BoxFuture>,
     waker: Arc<TaskWaker>,
     /// Resolves the `JoinHandle` with an error: panic, abort, shutdown.
-    fail: Box<dyn FnOnce(JoinError)>,
+    fail: Rc<dyn Fail>,
     aborted: bool,
 }
 
@@ -120,7 +142,10 @@ pub(crate) struct Executor {
     tasks: RefCell<Slab<Task>>,
     generation: Cell<u64>,
     shared: Arc<ReadyShared>,
-    batch: RefCell<Vec<TaskKey>>,
+    /// Tasks taken from the shared queue and not polled yet (the budget ran out).
+    ready: RefCell<VecDeque<TaskKey>>,
+    /// The shared queue's buffer, swapped in and out so a run does not allocate.
+    spare: RefCell<Vec<TaskKey>>,
     polls: Cell<u64>,
 }
 
@@ -142,10 +167,11 @@ impl Executor {
             shared: Arc::new(ReadyShared {
                 queue: Mutex::new(Vec::new()),
                 notified: AtomicBool::new(false),
-                owner: std::thread::current().id(),
+                owner: thread_mark(),
                 loop_waker,
             }),
-            batch: RefCell::new(Vec::new()),
+            ready: RefCell::new(VecDeque::new()),
+            spare: RefCell::new(Vec::new()),
             polls: Cell::new(0),
         }
     }
@@ -160,7 +186,7 @@ impl Executor {
     /// Whether a task (or `block_on`'s future) was woken since the last run: the loop must
     /// not block.
     pub(crate) fn has_ready(&self) -> bool {
-        self.shared.notified.load(Ordering::Acquire)
+        self.shared.notified.load(Ordering::Acquire) || !self.ready.borrow().is_empty()
     }
 
     /// Number of live tasks.
@@ -184,7 +210,6 @@ impl Executor {
             let out = fut.await;
             done.complete(Ok(out));
         });
-        let failed = state.clone();
         let generation = self.generation.get().wrapping_add(1);
         self.generation.set(generation);
         let key = {
@@ -200,9 +225,9 @@ impl Executor {
                 waker: Arc::new(TaskWaker {
                     key,
                     scheduled: AtomicBool::new(false),
-                    shared: Arc::downgrade(&self.shared),
+                    shared: self.shared.clone(),
                 }),
-                fail: Box::new(move |e| failed.complete(Err(e))),
+                fail: state.clone(),
                 aborted: false,
             });
             key
@@ -245,39 +270,39 @@ impl Executor {
     }
 
     /// Poll the tasks woken before this call, each at most once, at most `TASK_BUDGET`
-    /// of them; the rest stay queued for the next run. Returns how many were polled.
+    /// of them; the rest stay queued, first in line for the next run. Returns how many
+    /// were polled.
     pub(crate) fn run_ready(&self) -> usize {
-        if !self.shared.notified.load(Ordering::Acquire) {
-            return 0;
-        }
-        let mut batch = std::mem::take(&mut *self.batch.borrow_mut());
-        {
-            let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-            std::mem::swap(&mut *q, &mut batch);
-            self.shared.notified.store(false, Ordering::Release);
-        }
-        let mut polled = 0;
-        let mut i = 0;
-        while i < batch.len() {
-            if polled == TASK_BUDGET {
-                let rest = batch.split_off(i);
+        if self.shared.notified.load(Ordering::Acquire) {
+            let mut spare = std::mem::take(&mut *self.spare.borrow_mut());
+            {
                 let mut q = self.shared.queue.lock().unwrap_or_else(|p| p.into_inner());
-                let newer = std::mem::replace(&mut *q, rest);
-                q.extend(newer);
-                self.shared.notified.store(true, Ordering::Release);
-                log::trace!(
-                    "task budget spent; {} tasks wait for the next turn",
-                    q.len()
-                );
-                break;
+                std::mem::swap(&mut *q, &mut spare);
+                self.shared.notified.store(false, Ordering::Release);
             }
-            if self.poll_task(batch[i]) {
-                polled += 1;
-            }
-            i += 1;
+            self.ready.borrow_mut().extend(spare.drain(..));
+            *self.spare.borrow_mut() = spare;
         }
-        batch.clear();
-        *self.batch.borrow_mut() = batch;
+        // Only what is queued now: a task woken while this runs waits for the next run.
+        let n = self.ready.borrow().len().min(TASK_BUDGET);
+        let mut polled = 0;
+        for _ in 0..n {
+            let next = self.ready.borrow_mut().pop_front();
+            match next {
+                Some(key) => {
+                    if self.poll_task(key) {
+                        polled += 1;
+                    }
+                }
+                None => break,
+            }
+        }
+        if !self.ready.borrow().is_empty() {
+            log::trace!(
+                "task budget spent; {} tasks wait for the next turn",
+                self.ready.borrow().len()
+            );
+        }
         polled
     }
 
@@ -331,7 +356,7 @@ impl Executor {
                 let task = self.remove(key);
                 drop_future(fut);
                 if let Some(task) = task {
-                    (task.fail)(JoinError::Panicked(p.message));
+                    task.fail.fail(JoinError::Panicked(p.message));
                 }
             }
         }
@@ -358,6 +383,7 @@ impl Executor {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+        self.ready.borrow_mut().clear();
         dropped
     }
 }
@@ -370,5 +396,5 @@ fn finish(mut task: Task, error: JoinError) {
     if let Some(fut) = task.future.take() {
         drop_future(fut);
     }
-    (task.fail)(error);
+    task.fail.fail(error);
 }

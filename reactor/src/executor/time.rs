@@ -67,7 +67,10 @@ impl Future for Sleep {
         if self.state.fired.get() {
             return Poll::Ready(());
         }
-        *self.state.waker.borrow_mut() = Some(cx.waker().clone());
+        let mut slot = self.state.waker.borrow_mut();
+        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *slot = Some(cx.waker().clone());
+        }
         Poll::Pending
     }
 }
