@@ -11,6 +11,9 @@
 //!   mode for our own terminal, a master as a transport.
 //! - [`process`]: every child — pipes or a PTY as the builder says, reaping without
 //!   zombies, `StandardIo`.
+//! - [`net`]: async/await on the loop — `Reactor::spawn_local`/`block_on`, TCP and Unix
+//!   streams, processes and time as futures (feature `futures-io` for the `futures-io`
+//!   traits); the async guide is in its docs.
 //! - [`testing`] (feature `testing`): fake transports, `Clock`, `MemoryReactor`, the
 //!   loopback pump and the shared contract suite.
 //!

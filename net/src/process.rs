@@ -290,6 +290,12 @@ impl ChildStdout {
         self.source.inbound().poll_read(cx, buf)
     }
 
+    /// Bytes received and not read yet (bounded: the child is paused past
+    /// [`READ_HIGH_WATER`](crate::READ_HIGH_WATER)).
+    pub fn buffered(&self) -> usize {
+        self.source.inbound().buffered()
+    }
+
     /// Read to the end.
     ///
     /// # Errors

@@ -158,3 +158,32 @@ fn spawn_async_on_a_pty() {
     assert!(seen.contains(&"got:hello".to_owned()), "{seen:?}");
     assert!(seen.contains(&"tty".to_owned()), "{seen:?}");
 }
+
+#[test]
+fn p6_a_child_whose_stdout_is_not_read_is_paused() {
+    let reactor = Reactor::new().unwrap();
+    let r = reactor.clone();
+    const TOTAL: usize = 64 << 20;
+    run(&reactor, async move {
+        let mut child = ProcessBuilder::new("head")
+            .args(["-c", &TOTAL.to_string(), "/dev/zero"])
+            .spawn_async(&r)?;
+        let mut stdout = child.stdout.take().unwrap();
+        r.sleep(Duration::from_millis(300)).await;
+        // Not read: the reactor stopped reading the pipe, the child blocks on its writes.
+        let held = stdout.buffered();
+        assert!(
+            held <= torsion_net::READ_HIGH_WATER + (1 << 20),
+            "{held} bytes buffered"
+        );
+        assert!(
+            child.process().exit_reason().is_none(),
+            "the child was not held back"
+        );
+        let all = stdout.read_to_end().await?;
+        assert_eq!(all.len(), TOTAL);
+        assert_eq!(child.wait().await?, ExitReason::ProcessDone);
+        io::Result::Ok(())
+    })
+    .unwrap();
+}

@@ -353,3 +353,38 @@ fn a_yielding_task_does_not_starve_timers() {
     let n = reactor.block_on(spins).unwrap().unwrap();
     assert!(n > 0);
 }
+
+#[test]
+fn async_code_generic_over_reactor_time_runs_on_memory_reactor() {
+    use torsion_testing::MemoryReactor;
+    use torsion_transport::ReactorTime;
+
+    /// Application code written against `ReactorTime`: a retry loop with a deadline.
+    async fn poll_until_ready<C: ReactorTime>(clock: &C, ready_at: f64) -> Result<u32, ()> {
+        let mut tries = 0;
+        clock
+            .timeout(Duration::from_secs(30), async {
+                while clock.seconds() < ready_at {
+                    tries += 1;
+                    clock.sleep(Duration::from_secs(5)).await;
+                }
+            })
+            .await
+            .map_err(drop)?;
+        Ok(tries)
+    }
+
+    let reactor = Rc::new(MemoryReactor::new());
+    let ex = LocalExecutor::new();
+    let (r1, r2) = (reactor.clone(), reactor.clone());
+    let ok = ex.spawn(async move { poll_until_ready(&*r1, 12.0).await });
+    let late = ex.spawn(async move { poll_until_ready(&*r2, 100.0).await });
+    ex.run_until_stalled();
+    for _ in 0..6 {
+        reactor.clock().advance(Duration::from_secs(5));
+        ex.run_until_stalled();
+    }
+    assert_eq!(ok.try_take().unwrap().unwrap(), Ok(3));
+    assert_eq!(late.try_take().unwrap().unwrap(), Err(()));
+    assert_eq!(ex.task_count(), 0);
+}
