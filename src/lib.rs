@@ -83,9 +83,9 @@ pub mod prelude {
     pub use torsion_process::{StandardIo, StdoutWriter};
     pub use torsion_transport::defer::{Deferred, Failure};
     // async/await (torsion::net): the extension traits the async methods need.
-    #[cfg(unix)]
-    pub use torsion_net::ProcessBuilderAsync;
-    pub use torsion_net::{DeferredFromFuture, JoinError, JoinHandle, ReactorTimeExt};
+    pub use torsion_net::{
+        DeferredFromFuture, JoinError, JoinHandle, ProcessBuilderAsync, ReactorTimeExt,
+    };
     pub use torsion_transport::{
         Address, ChildFd, ClientFactory, Connector, Consumer, DelayedCall, ExitReason, Factory,
         HalfCloseableProtocol, ListeningPort, ProcessBuilder, ProcessError, ProcessProtocol,

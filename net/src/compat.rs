@@ -8,7 +8,6 @@ use std::task::{Context, Poll};
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-#[cfg(unix)]
 use crate::process::{ChildStdin, ChildStdout};
 use crate::stream::{ReadHalf, WriteHalf};
 use crate::tcp::TcpStream;
@@ -63,7 +62,6 @@ write_impl!(UnixStream, |s: &UnixStream| s.io.clone());
 read_impl!(ReadHalf, |s: &ReadHalf| s.io_rc());
 write_impl!(WriteHalf, |s: &WriteHalf| s.io_rc());
 
-#[cfg(unix)]
 impl AsyncRead for ChildStdout {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -74,7 +72,6 @@ impl AsyncRead for ChildStdout {
     }
 }
 
-#[cfg(unix)]
 impl AsyncWrite for ChildStdin {
     fn poll_write(
         self: Pin<&mut Self>,

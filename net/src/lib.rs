@@ -143,7 +143,6 @@ mod compat;
 mod error;
 mod lines;
 mod pipe;
-#[cfg(unix)]
 mod process;
 mod socket;
 mod stream;
@@ -154,7 +153,6 @@ mod unix;
 pub use error::NetError;
 pub use lines::{Lines, MAX_LINE_LENGTH};
 pub use pipe::{READ_HIGH_WATER, WRITE_CHUNK};
-#[cfg(unix)]
 pub use process::{Child, ChildStdin, ChildStdout, Output, ProcessBuilderAsync, spawn_error_to_io};
 pub use stream::{ReadHalf, WriteHalf};
 pub use tcp::{TcpListener, TcpStream};

@@ -7,7 +7,9 @@ use std::io;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_net::{NetError, READ_HIGH_WATER, TcpListener, TcpStream, UnixListener, UnixStream};
+use torsion_net::{NetError, READ_HIGH_WATER, TcpListener, TcpStream};
+#[cfg(unix)]
+use torsion_net::{UnixListener, UnixStream};
 use torsion_reactor::Reactor;
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -66,6 +68,7 @@ fn tcp_request_half_close_reply() {
     assert_eq!(reply, b"HELLO WORLD");
 }
 
+#[cfg(unix)]
 #[test]
 fn unix_echo_and_lines() {
     let reactor = Reactor::new().unwrap();
@@ -176,6 +179,12 @@ fn connect_refused_is_connection_refused() {
     let r = reactor.clone();
     let err = run(&reactor, async move { TcpStream::connect(&r, addr).await }).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    #[cfg(unix)]
+    unix_connect_refused(&reactor);
+}
+
+#[cfg(unix)]
+fn unix_connect_refused(reactor: &Reactor) {
     let path = std::env::temp_dir().join("torsion-net-nothing-here.sock");
     let r = reactor.clone();
     let err = run(
