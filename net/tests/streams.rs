@@ -187,11 +187,7 @@ fn connect_refused_is_connection_refused() {
 fn unix_connect_refused(reactor: &Reactor) {
     let path = std::env::temp_dir().join("torsion-net-nothing-here.sock");
     let r = reactor.clone();
-    let err = run(
-        &reactor,
-        async move { UnixStream::connect(&r, &path).await },
-    )
-    .unwrap_err();
+    let err = run(reactor, async move { UnixStream::connect(&r, &path).await }).unwrap_err();
     assert_ne!(err.kind(), io::ErrorKind::Other, "{err}");
 }
 
