@@ -154,6 +154,7 @@ pub use error::NetError;
 pub use lines::{Lines, MAX_LINE_LENGTH};
 pub use pipe::{READ_HIGH_WATER, WRITE_CHUNK};
 pub use process::{Child, ChildStdin, ChildStdout, Output, ProcessBuilderAsync, spawn_error_to_io};
+pub use socket::ACCEPT_QUEUE_MAX;
 pub use stream::{ReadHalf, WriteHalf};
 pub use tcp::{TcpListener, TcpStream};
 pub use torsion_reactor::executor::{

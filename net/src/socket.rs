@@ -80,25 +80,74 @@ pub(crate) async fn connect(
     Ok(Io::new(shared))
 }
 
+/// Accepted connections waiting for `accept()` before the port stops accepting (the kernel's
+/// backlog holds the next ones): a listener nobody accepts from does not grow without end.
+pub const ACCEPT_QUEUE_MAX: usize = 128;
+
 /// Connections accepted by a listening port and not yet taken by `accept()`.
 #[derive(Default)]
 pub(crate) struct AcceptQueue {
     queue: RefCell<VecDeque<(Rc<Io>, Address)>>,
     waker: RefCell<Option<Waker>>,
+    /// The port's reactor and token, to stop and restart accepting.
+    port: RefCell<Option<(torsion_reactor::WeakReactor, torsion_reactor::Token)>>,
+    paused: std::cell::Cell<bool>,
 }
 
 impl AcceptQueue {
+    /// Let the queue pause and resume the port `token` of `reactor`.
+    pub(crate) fn set_port(
+        &self,
+        reactor: &torsion_reactor::Reactor,
+        token: Option<torsion_reactor::Token>,
+    ) {
+        if let Some(token) = token {
+            *self.port.borrow_mut() = Some((reactor.downgrade(), token));
+        }
+    }
+
+    fn set_paused(&self, pause: bool) {
+        if self.paused.replace(pause) == pause {
+            return;
+        }
+        let port = self.port.borrow().clone();
+        if let Some((weak, token)) = port {
+            if let Some(reactor) = weak.upgrade() {
+                if pause {
+                    log::debug!(
+                        "{ACCEPT_QUEUE_MAX} connections wait for accept(): pausing the port"
+                    );
+                    reactor.remove_reader(token);
+                } else {
+                    reactor.add_reader(token);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.queue.borrow().len()
+    }
+
     /// The factory of the listening port: each connection goes into the queue.
     pub(crate) fn factory(self: &Rc<Self>) -> Rc<dyn Factory> {
         Rc::new(AcceptFactory(Rc::downgrade(self)))
     }
 
     pub(crate) async fn accept(&self) -> (Rc<Io>, Address) {
-        poll_fn(|cx| match self.queue.borrow_mut().pop_front() {
-            Some(c) => Poll::Ready(c),
-            None => {
-                *self.waker.borrow_mut() = Some(cx.waker().clone());
-                Poll::Pending
+        poll_fn(|cx| {
+            let next = self.queue.borrow_mut().pop_front();
+            match next {
+                Some(c) => {
+                    if self.paused.get() && self.queue.borrow().len() < ACCEPT_QUEUE_MAX / 2 {
+                        self.set_paused(false);
+                    }
+                    Poll::Ready(c)
+                }
+                None => {
+                    *self.waker.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Pending
+                }
             }
         })
         .await
@@ -116,6 +165,9 @@ impl Factory for AcceptFactory {
             // With the listener gone, `io` is dropped here, which closes the connection.
             if let Some(q) = queue.upgrade() {
                 q.queue.borrow_mut().push_back((io, peer));
+                if q.queue.borrow().len() >= ACCEPT_QUEUE_MAX {
+                    q.set_paused(true);
+                }
                 let w = q.waker.borrow_mut().take();
                 if let Some(w) = w {
                     w.wake();

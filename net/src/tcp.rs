@@ -91,7 +91,10 @@ impl TcpListener {
         for addr in addr.to_socket_addrs()? {
             let queue = Rc::new(AcceptQueue::default());
             match listen_tcp(reactor, addr, queue.factory(), &TcpOptions::default()) {
-                Ok(port) => return Ok(TcpListener { port, queue }),
+                Ok(port) => {
+                    queue.set_port(reactor, port.token());
+                    return Ok(TcpListener { port, queue });
+                }
                 Err(e) => last = e,
             }
         }
@@ -108,6 +111,13 @@ impl TcpListener {
             .host()
             .socket_addr()
             .ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
+
+    /// Connections accepted by the port and waiting for [`accept`](Self::accept) (at most
+    /// about [`ACCEPT_QUEUE_MAX`](crate::ACCEPT_QUEUE_MAX): then the port pauses and the
+    /// kernel's backlog holds the rest).
+    pub fn pending(&self) -> usize {
+        self.queue.len()
     }
 
     /// The next connection and its peer's address.

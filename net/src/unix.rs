@@ -63,6 +63,7 @@ impl UnixListener {
         let mut options = UnixListenOptions::default();
         options.unlink_on_stop = true;
         let port = listen_unix(reactor, &path, queue.factory(), &options)?;
+        queue.set_port(reactor, port.token());
         Ok(UnixListener { port, queue, path })
     }
 

@@ -322,3 +322,41 @@ fn a_listener_accepts_many_and_drop_stops_listening() {
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
     });
 }
+
+#[test]
+fn a_listener_nobody_accepts_from_stops_accepting() {
+    let reactor = Reactor::new().unwrap();
+    let listener = TcpListener::bind(&reactor, "127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let r = reactor.clone();
+    const CLIENTS: usize = 400;
+    run(&reactor, async move {
+        let mut clients = Vec::new();
+        for i in 0..CLIENTS {
+            let r2 = r.clone();
+            clients.push(r.spawn_local(async move {
+                let mut c = TcpStream::connect(&r2, addr).await.unwrap();
+                c.write_all(&[(i % 251) as u8]).await.unwrap();
+                c
+            }));
+        }
+        r.sleep(Duration::from_millis(300)).await;
+        let held = listener.pending();
+        assert!(
+            (torsion_net::ACCEPT_QUEUE_MAX..CLIENTS).contains(&held),
+            "{held} connections queued"
+        );
+        // Accepting resumes the port: every client gets through.
+        let mut sum = 0usize;
+        for _ in 0..CLIENTS {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut b = [0];
+            assert_eq!(conn.read(&mut b).await.unwrap(), 1);
+            sum += usize::from(b[0]);
+        }
+        assert_eq!(sum, (0..CLIENTS).map(|i| i % 251).sum::<usize>());
+        for c in clients {
+            drop(c.await.unwrap());
+        }
+    });
+}
