@@ -75,6 +75,19 @@ pub use torsion_transport::defer;
 #[doc(inline)]
 pub use torsion_toolkit::{client, framing, task, utils};
 
+/// Endpoints in Twisted's syntax (`tcp:8080`, `systemd:domain=INET:index=0`, ...).
+#[cfg(unix)]
+#[doc(inline)]
+pub use torsion_daemon::endpoints;
+/// Prefork workers sharing listening sockets.
+#[cfg(unix)]
+#[doc(inline)]
+pub use torsion_daemon::prefork;
+/// systemd socket activation and `sd_notify`.
+#[cfg(unix)]
+#[doc(inline)]
+pub use torsion_daemon::systemd;
+
 /// Every trait and type needed to write protocols and spawn children:
 /// `use torsion::prelude::*;`.
 pub mod prelude {
@@ -93,6 +106,12 @@ pub mod prelude {
         PushProducer, ReactorCore, ReactorTcp, ReactorTime, ReactorUnix, Reason, Signal,
         SpawnError, Transport, factory_fn,
     };
+    // Datagrams, listen options and the Unix-socket extras (issue 13).
+    pub use torsion_transport::{
+        DatagramProtocol, DatagramTransport, ListenOptions, MulticastInterface, ReactorUdp,
+    };
+    #[cfg(unix)]
+    pub use torsion_transport::{FileDescriptorReceiver, UnixSocketTransport};
 }
 
 /// The README's examples, compiled as doctests so they stay true.

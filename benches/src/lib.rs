@@ -32,6 +32,8 @@ pub mod machine;
 #[cfg(feature = "compare")]
 pub mod memory;
 #[cfg(feature = "compare")]
+pub mod multicore;
+#[cfg(feature = "compare")]
 pub mod pipes;
 // No comparator of its own, but B7 shares `spawn::with_big_heap` with B1/B2.
 #[cfg(feature = "compare")]

@@ -129,6 +129,15 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
              written with `torsion::net` (`TcpListener::accept`, a task per connection doing \
              `read` + `write_all`), tokio streams, and B4's callback echo.",
         ),
+        "B12" => (
+            "TCP echo on two cores",
+            "B4's echo and load client (100 connections), with the server on two cores: \
+             torsion as two prefork worker processes adopting one listening socket the \
+             parent bound (`torsion::prefork`), and as two reactor threads each with its own \
+             `SO_REUSEPORT` listener on the port (`listen_tcp_with`); tokio as a \
+             multi-thread runtime with 2 workers, a task per connection. A sample is \
+             messages per second.",
+        ),
         _ => ("", ""),
     }
 }

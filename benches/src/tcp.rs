@@ -36,7 +36,7 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// A server on `thread`, listening on `port`, stopped by `stop`.
+    /// A server on `port`, stopped by `stop`, running on `thread`.
     pub fn new(
         port: u16,
         stop: Box<dyn FnOnce() + Send>,

@@ -55,12 +55,17 @@
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
+#[cfg(unix)]
+mod adopt;
 pub mod callback;
 pub mod connector;
+pub mod datagram;
 pub mod error;
 pub mod events;
 pub mod executor;
 pub mod fdesc;
+#[cfg(unix)]
+mod passfd;
 pub mod port;
 mod reactor;
 mod run;
@@ -70,6 +75,7 @@ pub mod stream;
 mod sys;
 pub mod tcp;
 mod thread;
+pub mod threadpool;
 #[cfg(unix)]
 pub mod unix;
 
@@ -84,12 +90,13 @@ pub mod syscall {
 
 pub use callback::{Panicked, ProtocolSlot, catch_panic, guard};
 pub use connector::{ConnectingStream, StreamConnector};
-pub use error::{ReactorError, ReactorGone};
+pub use datagram::{DATAGRAM_BUDGET, DatagramPort, UdpPort, UnixDatagramPort};
+pub use error::{AdoptError, ReactorError, ReactorGone};
 pub use events::{Event, Phase, TriggerId};
 pub use executor::{JoinError, JoinHandle};
 pub use fdesc::{FileDescriptor, WriteOutcome, WriteSink, WriteStep};
 pub use mio::Token;
-pub use port::{Port, StreamListener};
+pub use port::{Configure, Port, StreamListener};
 pub use reactor::{READ_BUDGET, Reactor, WeakReactor};
 pub use run::ShutdownHold;
 pub use selectable::{IoStatus, Selectable};
@@ -97,5 +104,6 @@ pub use signals::SignalId;
 pub use stream::{StreamSocket, StreamTransport};
 pub use tcp::{TcpConnector, TcpOptions, TcpPort, TcpTransport};
 pub use thread::ThreadHandle;
+pub use threadpool::DEFAULT_THREAD_POOL_SIZE;
 #[cfg(unix)]
 pub use unix::{UnixConnector, UnixPort, UnixTransport};

@@ -48,8 +48,9 @@ pub(crate) fn not_connected() -> io::Error {
     io::Error::from(io::ErrorKind::NotConnected)
 }
 
-/// Configures each accepted or connected socket before its transport starts.
-pub(crate) type Configure<S> = Box<dyn Fn(&S)>;
+/// Configures each accepted or connected socket before its transport starts (socket
+/// options such as `TCP_NODELAY`).
+pub type Configure<S> = Box<dyn Fn(&S)>;
 
 /// A listening socket that accepts connections and gives each a protocol from its factory
 /// (Twisted's `tcp.Port`; [`ListeningPort`]).
@@ -85,9 +86,15 @@ impl<L: StreamListener> fmt::Debug for Port<L> {
 }
 
 impl<L: StreamListener> Port<L> {
-    /// Register `listener` with `reactor` and start accepting. `on_close` runs once when
-    /// the socket is closed (to unlink a Unix socket file).
-    pub(crate) fn start(
+    /// Register `listener` (non-blocking, bound and listening) with `reactor` and start
+    /// accepting: the generic form of `listen_tcp`/`listen_unix`, for a listener made
+    /// elsewhere. `configure` runs on each accepted socket before its protocol starts;
+    /// `on_close` runs once when the socket is closed (to unlink a Unix socket file).
+    ///
+    /// # Errors
+    ///
+    /// The OS error from registration; the listener is closed and `on_close` has run.
+    pub fn start(
         reactor: &Reactor,
         listener: L,
         factory: Rc<dyn Factory>,

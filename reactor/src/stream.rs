@@ -37,6 +37,13 @@ pub trait StreamSocket: Read + Write + Source {
     fn host_address(&self) -> Address;
     /// The remote address.
     fn peer_address(&self) -> Address;
+
+    /// This socket as a Unix stream socket, for descriptor passing and credentials
+    /// (CONTRACT Q8, Q9); `None` (the default) for other kinds.
+    #[cfg(unix)]
+    fn as_unix_stream(&self) -> Option<&mio::net::UnixStream> {
+        None
+    }
 }
 
 impl StreamSocket for mio::net::TcpStream {
@@ -60,6 +67,9 @@ impl StreamSocket for mio::net::UnixStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(Shutdown::Write)
     }
+    fn as_unix_stream(&self) -> Option<&mio::net::UnixStream> {
+        Some(self)
+    }
     fn host_address(&self) -> Address {
         Address::Unix(
             self.local_addr()
@@ -76,14 +86,24 @@ impl StreamSocket for mio::net::UnixStream {
     }
 }
 
-struct Sink<'a, S>(&'a mut S);
+struct Sink<'a, S> {
+    sock: &'a mut S,
+    #[cfg(unix)]
+    fds: &'a crate::passfd::FdOut,
+}
 
 impl<S: StreamSocket> WriteSink for Sink<'_, S> {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.0.write_vectored(bufs)
+        #[cfg(unix)]
+        if self.fds.pending() {
+            if let Some(unix) = self.sock.as_unix_stream() {
+                return self.fds.write(unix, bufs);
+            }
+        }
+        self.sock.write_vectored(bufs)
     }
     fn shutdown_write(&mut self) -> io::Result<()> {
-        self.0.shutdown_write()
+        self.sock.shutdown_write()
     }
 }
 
@@ -103,6 +123,12 @@ pub struct StreamTransport<S: StreamSocket> {
     peer: Address,
     read_lost: Cell<bool>,
     on_lost: RefCell<Option<LostHook>>,
+    /// Descriptors waiting to go out with their bytes (Unix stream sockets).
+    #[cfg(unix)]
+    fds_out: crate::passfd::FdOut,
+    /// The protocol takes descriptors: read with `recvmsg`.
+    #[cfg(unix)]
+    fd_receiver: Cell<bool>,
     me: Weak<Self>,
 }
 
@@ -139,6 +165,10 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
             peer,
             read_lost: Cell::new(false),
             on_lost: RefCell::new(on_lost),
+            #[cfg(unix)]
+            fds_out: crate::passfd::FdOut::default(),
+            #[cfg(unix)]
+            fd_receiver: Cell::new(false),
             me: me.clone(),
         });
         let token = reactor.register(t.clone())?;
@@ -154,6 +184,8 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
             t.fd.abort_with(panicked.reason());
             return Ok(t);
         }
+        #[cfg(unix)]
+        t.check_fd_receiver();
         if !t.fd.disconnecting() && !t.fd.disconnected() {
             t.fd.start_reading();
         }
@@ -201,6 +233,10 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
     }
 
     fn read_once(&self, buf: &mut [u8]) -> io::Result<usize> {
+        #[cfg(unix)]
+        if self.fd_receiver.get() {
+            return self.read_with_fds(buf);
+        }
         match self.sock.borrow_mut().as_mut() {
             Some(s) => s.read(buf),
             None => Ok(0),
@@ -254,7 +290,11 @@ impl<S: StreamSocket + 'static> Selectable for StreamTransport<S> {
             let Some(s) = sock.as_mut() else {
                 return Ok(IoStatus::Blocked);
             };
-            self.fd.do_write(&mut Sink(s))
+            self.fd.do_write(&mut Sink {
+                sock: s,
+                #[cfg(unix)]
+                fds: &self.fds_out,
+            })
         };
         match self.fd.finish_write(step)? {
             WriteOutcome::Blocked | WriteOutcome::Drained => Ok(IoStatus::Blocked),
@@ -301,6 +341,8 @@ impl<S: StreamSocket + 'static> Selectable for StreamTransport<S> {
             Ok(mut sock) => drop(sock.take()),
             Err(_) => log::warn!("{}: socket busy at connection_lost", self.describe()),
         }
+        #[cfg(unix)]
+        self.fds_out.clear();
         self.protocol.lose(reason.clone());
         let hook = self.on_lost.borrow_mut().take();
         if let Some(hook) = hook {
@@ -362,6 +404,111 @@ impl<S: StreamSocket + 'static> Transport for StreamTransport<S> {
     }
     fn peer(&self) -> Address {
         self.peer.clone()
+    }
+    #[cfg(unix)]
+    fn as_unix_socket(&self) -> Option<&dyn torsion_transport::UnixSocketTransport> {
+        let unix = self.with_socket(|s| s.as_unix_stream().is_some());
+        if unix == Some(true) { Some(self) } else { None }
+    }
+}
+
+#[cfg(unix)]
+impl<S: StreamSocket + 'static> StreamTransport<S> {
+    /// After `connection_made`: does the protocol take descriptors (and is this a Unix
+    /// socket)? Then reads use `recvmsg`.
+    fn check_fd_receiver(&self) {
+        let unix = self.with_socket(|s| s.as_unix_stream().is_some()) == Some(true);
+        if unix {
+            let wants = self
+                .protocol
+                .call("as_fd_receiver", |p| p.as_fd_receiver().is_some());
+            self.fd_receiver.set(matches!(wants, Ok(Some(true))));
+        }
+    }
+
+    /// One `recvmsg`; descriptors that came are delivered before the bytes (CONTRACT Q8).
+    fn read_with_fds(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let got = {
+            let sock = self.sock.borrow();
+            match sock.as_ref().and_then(|s| s.as_unix_stream()) {
+                Some(u) => crate::passfd::recv(u, buf)?,
+                None => return Ok(0),
+            }
+        };
+        if got.truncated {
+            let _ = self.protocol.call("fds_truncated", |p| {
+                if let Some(r) = p.as_fd_receiver() {
+                    r.fds_truncated();
+                }
+            });
+        }
+        if !got.fds.is_empty() {
+            let fds = got.fds;
+            let _ = self.protocol.call("fds_received", move |p| {
+                if let Some(r) = p.as_fd_receiver() {
+                    r.fds_received(fds);
+                }
+            });
+        }
+        Ok(got.len)
+    }
+}
+
+#[cfg(unix)]
+impl<S: StreamSocket + 'static> torsion_transport::UnixSocketTransport for StreamTransport<S> {
+    fn send_fds(&self, data: &[u8], fds: Vec<std::os::fd::OwnedFd>) -> io::Result<()> {
+        if data.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "file descriptors must be sent with at least one byte of data",
+            ));
+        }
+        if fds.len() > torsion_transport::MAX_FDS_PER_MESSAGE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{} file descriptors in one message; at most {} can be sent at once",
+                    fds.len(),
+                    torsion_transport::MAX_FDS_PER_MESSAGE
+                ),
+            ));
+        }
+        if self.fd.disconnecting() || self.fd.disconnected() || self.fd.write_shut() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the connection is closing or closed: descriptors not sent",
+            ));
+        }
+        if self.with_socket(|s| s.as_unix_stream().is_some()) != Some(true) {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "descriptors can only be sent over a Unix socket",
+            ));
+        }
+        let before = self.fd.unsent();
+        self.fds_out.push(before, fds);
+        self.fd.write(data);
+        if self.fd.unsent() == before {
+            // The write side would take nothing (a half-close is pending): close the
+            // descriptors rather than leave them queued behind bytes that never come.
+            self.fds_out.drop_last();
+            return Err(io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the connection's write side is closing: descriptors not sent",
+            ));
+        }
+        Ok(())
+    }
+
+    fn peer_credentials(&self) -> io::Result<torsion_transport::Credentials> {
+        self.with_socket(|s| match s.as_unix_stream() {
+            Some(u) => crate::passfd::peer_credentials(u),
+            None => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "peer credentials exist only for Unix sockets",
+            )),
+        })
+        .unwrap_or_else(|| Err(io::Error::from(io::ErrorKind::NotConnected)))
     }
 }
 

@@ -54,7 +54,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use torsion_transport::{
-    Address, ClientFactory, Connector, Factory, ListeningPort, ReactorTcp, Reason,
+    Address, ClientFactory, Connector, Factory, ListenOptions, ListeningPort, ReactorTcp, Reason,
 };
 
 pub use crate::port::{ACCEPT_BUDGET, BACKOFF_MAX, BACKOFF_MIN, DEFAULT_BACKLOG};
@@ -285,6 +285,28 @@ pub fn connect_tcp(
         Some(configure),
         classify_tcp,
     )
+}
+
+impl Reactor {
+    /// Listen on `addr` with socket options set before `bind` (Twisted's `listenTCP`
+    /// plus `SO_REUSEPORT` and `IPV6_V6ONLY`): several reactors, one per thread, can each
+    /// listen on the same port with `reuse_port`, and the kernel spreads connections over
+    /// them. [`listen_tcp`](ReactorTcp::listen_tcp) is this with the defaults.
+    ///
+    /// # Errors
+    ///
+    /// As `listen_tcp`; `AddrInUse` when the port is taken by a socket without
+    /// `reuse_port` (or of another user); `Unsupported` for `reuse_port` on a system without
+    /// it.
+    pub fn listen_tcp_with(
+        &self,
+        addr: SocketAddr,
+        options: ListenOptions,
+        factory: Rc<dyn Factory>,
+    ) -> io::Result<Rc<TcpPort>> {
+        let listener = crate::sys::socket::bind_tcp(addr, &options)?;
+        Port::start(self, listener, factory, None, None)
+    }
 }
 
 impl ReactorTcp for Reactor {

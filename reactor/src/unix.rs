@@ -126,6 +126,23 @@ fn clear_path(path: &Path, remove_stale: bool) -> io::Result<()> {
     }
 }
 
+/// A closure that removes the socket file at `path` if it is still the one there now (same
+/// device and inode), for when its socket closes.
+pub(crate) fn unlink_when_closed(path: &Path) -> Option<Box<dyn FnOnce()>> {
+    let id = std::fs::symlink_metadata(path)
+        .map(|m| (m.dev(), m.ino()))
+        .ok()?;
+    let path = path.to_path_buf();
+    Some(Box::new(move || {
+        let same = std::fs::symlink_metadata(&path).map(|m| (m.dev(), m.ino()));
+        if same.ok() == Some(id) {
+            if let Err(e) = std::fs::remove_file(&path) {
+                log::warn!("cannot remove {}: {e}", path.display());
+            }
+        }
+    }))
+}
+
 /// Listen on the socket file `path` (Twisted's `listenUNIX`).
 ///
 /// An existing file at `path` is an `AddrInUse` error, unless `options.remove_stale` is set
@@ -147,20 +164,10 @@ pub fn listen_unix(
 ) -> io::Result<Rc<UnixPort>> {
     clear_path(path, options.remove_stale)?;
     let listener = std::os::unix::net::UnixListener::bind(path)?;
-    let identity = std::fs::symlink_metadata(path).map(|m| (m.dev(), m.ino()));
-    let on_close: Option<Box<dyn FnOnce()>> = match (options.unlink_on_stop, identity) {
-        (true, Ok(id)) => {
-            let path = path.to_path_buf();
-            Some(Box::new(move || {
-                let same = std::fs::symlink_metadata(&path).map(|m| (m.dev(), m.ino()));
-                if same.ok() == Some(id) {
-                    if let Err(e) = std::fs::remove_file(&path) {
-                        log::warn!("cannot remove {}: {e}", path.display());
-                    }
-                }
-            }))
-        }
-        _ => None,
+    let on_close = if options.unlink_on_stop {
+        unlink_when_closed(path)
+    } else {
+        None
     };
     let prepared = sysnet::set_backlog(&listener, DEFAULT_BACKLOG)
         .and_then(|()| listener.set_nonblocking(true));

@@ -9,6 +9,7 @@
 //! - [`FakeProcessTransport`] stands in for a child process the test scripts (O3).
 //! - [`Clock`] is time as an input: `advance` runs timers, nothing sleeps (O4).
 //! - [`MemoryReactor`] records `listen_*`, `connect_*` and `spawn_process` calls (O5).
+//! - [`FakeDatagramTransport`] stands in for a UDP or Unix datagram socket (O7).
 //! - [`Pump`] connects two protocols in memory and moves bytes between them (O6).
 //! - [`AccumulatingProtocol`], [`AccumulatingProcessProtocol`] and [`ChunkProducer`] are
 //!   ready-made protocols and producers to observe with.
@@ -167,6 +168,7 @@ mod accumulating_protocol;
 mod chunk_producer;
 mod clock;
 pub mod contract;
+mod datagram;
 mod error;
 mod fake_process_transport;
 mod loopback;
@@ -181,12 +183,13 @@ pub use accumulating_process_protocol::{
 pub use accumulating_protocol::{AccumulatingHandle, AccumulatingProtocol};
 pub use chunk_producer::{ChunkProducer, DEFAULT_CHUNKS};
 pub use clock::Clock;
+pub use datagram::{FakeDatagramTransport, MAX_UDP_PAYLOAD, SentDatagram};
 pub use error::{PumpError, StateError};
 pub use fake_process_transport::{DEFAULT_FAKE_PID, FakeProcessTransport, SharedProcessProtocol};
 pub use loopback::{DEFAULT_BUFFER_SIZE, LoopbackTransport};
 pub use memory_reactor::{
     ConnectorState, FIRST_FAKE_PORT, FakeConnector, FakeListeningPort, MemoryReactor, ProcessSpawn,
-    TcpConnect, TcpListen, UnixConnect, UnixListen,
+    TcpConnect, TcpListen, UdpListen, UnixConnect, UnixListen,
 };
 pub use pump::{MAX_FLUSH_ROUNDS, Pump, connect, connected_server_and_client};
 pub use string_transport::{ProducerState, StringTransport};

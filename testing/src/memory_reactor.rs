@@ -11,12 +11,16 @@ use std::time::Duration;
 
 use torsion_process::ReactorProcess;
 use torsion_transport::{
-    Address, ClientFactory, Connector, DelayedCall, Factory, ListeningPort, ProcessBuilder,
-    ProcessProtocol, ProcessTransport, ReactorCore, ReactorStateError, ReactorTcp, ReactorTime,
-    ReactorUnix, Reason, SpawnError, UnixListenOptions,
+    Address, ClientFactory, Connector, DatagramProtocol, DatagramTransport, DelayedCall, Factory,
+    ListeningPort, ProcessBuilder, ProcessProtocol, ProcessTransport, ReactorCore,
+    ReactorStateError, ReactorTcp, ReactorTime, ReactorUdp, ReactorUnix, Reason, SpawnError,
+    UnixListenOptions,
 };
 
-use crate::{Clock, FakeProcessTransport, StateError, StringTransportWithDisconnection};
+use crate::{
+    Clock, FakeDatagramTransport, FakeProcessTransport, StateError,
+    StringTransportWithDisconnection,
+};
 
 /// The first port handed out for `listen_tcp` on port 0.
 pub const FIRST_FAKE_PORT: u16 = 40000;
@@ -201,6 +205,15 @@ pub struct UnixConnect {
     pub connector: Rc<FakeConnector>,
 }
 
+/// A recorded `listen_udp` call.
+#[derive(Clone, Debug)]
+pub struct UdpListen {
+    /// The address asked for.
+    pub addr: SocketAddr,
+    /// The fake socket returned (its protocol started), for the test to drive.
+    pub transport: Rc<FakeDatagramTransport>,
+}
+
 /// A recorded, successful `spawn_process` call.
 #[derive(Clone)]
 pub struct ProcessSpawn {
@@ -233,6 +246,7 @@ debug_record!(ProcessSpawn, builder, transport);
 ///
 /// - `listen_tcp`/`listen_unix` return a [`FakeListeningPort`] (port 0 gets a fake port
 ///   from [`FIRST_FAKE_PORT`] up);
+/// - `listen_udp` starts the protocol on a [`FakeDatagramTransport`] and returns it;
 /// - `connect_tcp`/`connect_unix` call the factory's `started_connecting` and return a
 ///   [`FakeConnector`]; the test completes it ([`FakeConnector::complete`]) or fails it
 ///   ([`FakeConnector::fail`] → `client_connection_failed`);
@@ -261,6 +275,7 @@ pub struct MemoryReactor {
     tcp_connects: RefCell<Vec<TcpConnect>>,
     unix_listens: RefCell<Vec<UnixListen>>,
     unix_connects: RefCell<Vec<UnixConnect>>,
+    udp_listens: RefCell<Vec<UdpListen>>,
     spawns: RefCell<Vec<ProcessSpawn>>,
     spawn_failures: RefCell<VecDeque<SpawnError>>,
     next_port: Cell<u16>,
@@ -278,6 +293,7 @@ impl fmt::Debug for MemoryReactor {
             .field("tcp_connects", &*self.tcp_connects.borrow())
             .field("unix_listens", &*self.unix_listens.borrow())
             .field("unix_connects", &*self.unix_connects.borrow())
+            .field("udp_listens", &*self.udp_listens.borrow())
             .field("spawns", &*self.spawns.borrow())
             .field("running", &self.running.get())
             .finish_non_exhaustive()
@@ -299,6 +315,7 @@ impl MemoryReactor {
             tcp_connects: RefCell::default(),
             unix_listens: RefCell::default(),
             unix_connects: RefCell::default(),
+            udp_listens: RefCell::default(),
             spawns: RefCell::default(),
             spawn_failures: RefCell::default(),
             next_port: Cell::new(FIRST_FAKE_PORT),
@@ -332,6 +349,11 @@ impl MemoryReactor {
     /// The recorded `connect_unix` calls, in order.
     pub fn unix_connects(&self) -> Vec<UnixConnect> {
         self.unix_connects.borrow().clone()
+    }
+
+    /// The recorded `listen_udp` calls, in order.
+    pub fn udp_listens(&self) -> Vec<UdpListen> {
+        self.udp_listens.borrow().clone()
     }
 
     /// The recorded successful `spawn_process` calls, in order.
@@ -536,6 +558,24 @@ impl ReactorUnix for MemoryReactor {
             connector: connector.clone(),
         });
         connector
+    }
+}
+
+impl ReactorUdp for MemoryReactor {
+    /// Records the call and starts `protocol` on a [`FakeDatagramTransport`] bound to the
+    /// address (port 0 gets a fake port, as for TCP); never fails.
+    fn listen_udp(
+        &self,
+        addr: SocketAddr,
+        protocol: Box<dyn DatagramProtocol>,
+    ) -> io::Result<Rc<dyn DatagramTransport>> {
+        let transport = FakeDatagramTransport::new(Address::from(self.fake_port(addr)));
+        self.udp_listens.borrow_mut().push(UdpListen {
+            addr,
+            transport: transport.clone(),
+        });
+        transport.start(protocol);
+        Ok(transport)
     }
 }
 

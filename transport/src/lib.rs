@@ -14,8 +14,10 @@
 //!   [`ClientFactory`]: a protocol per connection.
 //! - [`ProcessTransport`] and [`ProcessProtocol`]: children (CONTRACT F, I, J), described
 //!   by a [`ProcessBuilder`].
+//! - [`DatagramProtocol`] and [`DatagramTransport`]: UDP and Unix datagram sockets
+//!   (CONTRACT Q); `unix_socket` (Unix only): descriptor passing and peer credentials.
 //! - [`Reason`] and [`ExitReason`]: why things ended, as values.
-//! - [`ReactorTime`], [`ReactorTcp`], [`ReactorUnix`] (and `torsion-process`'s `ReactorProcess`): the capabilities
+//! - [`ReactorTime`], [`ReactorTcp`], [`ReactorUnix`], [`ReactorUdp`] (and `torsion-process`'s `ReactorProcess`): the capabilities
 //!   application code asks of a reactor; [`TimerQueue`] and [`DelayedCall`]: timers.
 //!
 //! # Example
@@ -83,6 +85,7 @@
 
 pub mod address;
 pub mod callback;
+pub mod datagram;
 pub mod defer;
 pub mod error;
 pub mod process;
@@ -93,8 +96,14 @@ pub mod signal;
 mod sys;
 pub mod time;
 pub mod transport;
+#[cfg(unix)]
+pub mod unix_socket;
 
 pub use address::Address;
+pub use datagram::{
+    DatagramError, DatagramProtocol, DatagramTransport, MAX_DATAGRAM_SIZE, MulticastInterface,
+    ReactorUdp,
+};
 pub use error::{
     ProcessError, ProducerError, ReactorStateError, SpawnError, SpawnStep, TimerError,
     UnknownSignal,
@@ -106,9 +115,14 @@ pub use protocol::{
     ClientFactory, Factory, FnFactory, HalfCloseableProtocol, Protocol, factory_fn,
 };
 pub use reactor::{
-    Connector, ListeningPort, ReactorCore, ReactorTcp, ReactorTime, ReactorUnix, UnixListenOptions,
+    Connector, ListenOptions, ListeningPort, ReactorCore, ReactorTcp, ReactorTime, ReactorUnix,
+    UnixListenOptions,
 };
 pub use reason::{ExitReason, Reason};
 pub use signal::Signal;
 pub use time::{DelayedCall, TimerQueue};
 pub use transport::{Consumer, Producer, PullProducer, PushProducer, Transport};
+#[cfg(unix)]
+pub use unix_socket::{
+    Credentials, FileDescriptorReceiver, MAX_FDS_PER_MESSAGE, UnixSocketTransport,
+};

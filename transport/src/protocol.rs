@@ -35,6 +35,14 @@ pub trait Protocol {
     fn as_half_closeable(&mut self) -> Option<&mut dyn HalfCloseableProtocol> {
         None
     }
+
+    /// This protocol as a receiver of file descriptors sent over a Unix socket (Twisted's
+    /// `providedBy(IFileDescriptorReceiver)`; CONTRACT Q8). The default says it is not, and
+    /// the transport reads with plain `read`. Asked once, after `connection_made`.
+    #[cfg(unix)]
+    fn as_fd_receiver(&mut self) -> Option<&mut dyn crate::FileDescriptorReceiver> {
+        None
+    }
 }
 
 /// Half-close notifications (Twisted's `IHalfCloseableProtocol`).

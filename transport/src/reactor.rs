@@ -177,3 +177,66 @@ pub trait ReactorUnix {
         timeout: Option<Duration>,
     ) -> Rc<dyn Connector>;
 }
+
+/// Socket options of a listening socket, set before `bind` (for `listen_tcp_with` and
+/// `listen_udp_with` on the reactor).
+///
+/// ```
+/// use torsion_transport::ListenOptions;
+///
+/// // One listener per reactor thread, all on the same port (Linux, the BSDs).
+/// let options = ListenOptions::new().with_reuse_port(true).with_backlog(512);
+/// assert!(options.reuse_port);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ListenOptions {
+    /// The listen backlog of a stream socket (default 1024, which the kernel caps at
+    /// `net.core.somaxconn`); ignored for datagram sockets.
+    pub backlog: i32,
+    /// `SO_REUSEPORT`: let several sockets (one per reactor thread or process) bind the same
+    /// address and port, the kernel spreading connections or datagrams over them. Off by
+    /// default. Linux and the BSDs; elsewhere an `Unsupported` error.
+    pub reuse_port: bool,
+    /// `IPV6_V6ONLY` for an IPv6 address: `Some(true)` takes IPv6 only, `Some(false)` also
+    /// IPv4-mapped addresses, `None` (the default) leaves the system's default.
+    pub ipv6_only: Option<bool>,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            backlog: 1024,
+            reuse_port: false,
+            ipv6_only: None,
+        }
+    }
+}
+
+impl ListenOptions {
+    /// The defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Set [`backlog`](Self::backlog).
+    #[must_use]
+    pub fn with_backlog(mut self, backlog: i32) -> Self {
+        self.backlog = backlog;
+        self
+    }
+
+    /// Set [`reuse_port`](Self::reuse_port).
+    #[must_use]
+    pub fn with_reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
+        self
+    }
+
+    /// Set [`ipv6_only`](Self::ipv6_only).
+    #[must_use]
+    pub fn with_ipv6_only(mut self, only: Option<bool>) -> Self {
+        self.ipv6_only = only;
+        self
+    }
+}

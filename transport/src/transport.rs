@@ -164,4 +164,12 @@ pub trait Transport: Consumer + PushProducer {
     /// The remote address.
     #[doc(alias = "getPeer")]
     fn peer(&self) -> Address;
+
+    /// The Unix-socket extras of this transport (descriptor passing, peer credentials;
+    /// CONTRACT Q8, Q9): `Some` on a connected Unix stream socket, `None` (the default) on
+    /// every other transport.
+    #[cfg(unix)]
+    fn as_unix_socket(&self) -> Option<&dyn crate::UnixSocketTransport> {
+        None
+    }
 }

@@ -35,6 +35,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("B8", torsion_benches::memory::run),
     ("B7", torsion_benches::pty::run),
     ("B10", torsion_benches::tasks::run),
+    ("B12", torsion_benches::multicore::run),
 ];
 
 fn usage() -> ! {
@@ -43,6 +44,9 @@ fn usage() -> ! {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some(torsion_benches::multicore::WORKER_COMMAND) {
+        std::process::exit(torsion_benches::multicore::worker_main());
+    }
     if std::env::args().nth(1).as_deref() == Some("echo-client") {
         std::process::exit(torsion_benches::client::main(
             std::env::args().skip(2).collect(),

@@ -20,7 +20,7 @@
 //!   result to one consumer; a second consumer gets [`Failure::Consumed`].
 //! - **A second completion is an error value**, [`AlreadyCalled`], never a panic (P2).
 //! - **A panic in a callback** becomes [`Failure::Panicked`] down the chain (P3), caught by the
-//!   funnel ([`guard`](crate::callback::guard)). A failure nobody handles is logged once
+//!   funnel ([`crate::callback::guard`]). A failure nobody handles is logged once
 //!   when its last handle goes.
 //!
 //! # Examples

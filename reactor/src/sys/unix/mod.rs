@@ -2,6 +2,7 @@
 
 pub(crate) mod net;
 pub(crate) mod signal;
+pub(crate) mod socket;
 
 use std::io;
 #[cfg(any(target_os = "macos", target_os = "ios"))]

@@ -4,3 +4,4 @@
 
 pub(crate) mod net;
 pub(crate) mod signal;
+pub(crate) mod socket;

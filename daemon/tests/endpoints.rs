@@ -1,0 +1,162 @@
+//! Listening and connecting through endpoint strings, for real: Unix clients (and their
+//! lock-file check), UDP, SO_REUSEPORT binds, wrong kinds.
+#![cfg(unix)]
+
+use std::cell::RefCell;
+use std::net::UdpSocket;
+use std::rc::Rc;
+use std::time::Duration;
+
+use torsion_daemon::endpoints::{self, BindOptions, ConnectError, ServerEndpoint};
+use torsion_reactor::Reactor;
+use torsion_transport::defer::Failure;
+use torsion_transport::{
+    Address, DatagramProtocol, DatagramTransport, Protocol, Transport, factory_fn,
+};
+
+struct Quiet;
+impl Protocol for Quiet {
+    fn data_received(&mut self, _: &[u8]) {}
+}
+
+fn dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("torsion-ep-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+type Outcome = Rc<RefCell<Option<Result<Rc<dyn Transport>, Failure>>>>;
+
+fn connect(reactor: &Reactor, description: &str) -> Result<Rc<dyn Transport>, Failure> {
+    let got: Outcome = Rc::new(RefCell::new(None));
+    let g = got.clone();
+    endpoints::connect(reactor, description, factory_fn(|_| Box::new(Quiet))).add_both(move |r| {
+        *g.borrow_mut() = Some(r);
+        Ok(())
+    });
+    reactor
+        .run_until(|| got.borrow().is_some(), Duration::from_secs(10))
+        .unwrap();
+    let r = got.borrow_mut().take();
+    r.expect("a result")
+}
+
+#[test]
+fn unix_client_endpoint() {
+    let d = dir("unix");
+    let path = d.join("s.sock");
+    let reactor = Reactor::new().unwrap();
+    let port = endpoints::listen(
+        &reactor,
+        &format!("unix:{}", path.display()),
+        factory_fn(|_| Box::new(Quiet)),
+    )
+    .unwrap();
+    let t = connect(
+        &reactor,
+        &format!("unix:path={}:lockfile=1", path.display()),
+    )
+    .unwrap_or_else(|f| panic!("{f}"));
+    t.lose_connection();
+    port.stop_listening();
+    // Nobody there: refused, typed.
+    let f = connect(&reactor, &format!("unix:path={}", path.display()))
+        .err()
+        .expect("refused");
+    assert!(
+        f.downcast_ref::<ConnectError>()
+            .is_some_and(ConnectError::is_refused),
+        "{f}"
+    );
+    // A server without the lock file: lockfile=1 refuses to connect.
+    let port = endpoints::listen(
+        &reactor,
+        &format!("unix:{}:lockfile=0", path.display()),
+        factory_fn(|_| Box::new(Quiet)),
+    )
+    .unwrap();
+    let f = connect(
+        &reactor,
+        &format!("unix:path={}:lockfile=1", path.display()),
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        f.downcast_ref::<ConnectError>()
+            .is_some_and(ConnectError::is_refused),
+        "{f}"
+    );
+    port.stop_listening();
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+struct UdpEcho(Option<Rc<dyn DatagramTransport>>);
+impl DatagramProtocol for UdpEcho {
+    fn start_protocol(&mut self, t: Rc<dyn DatagramTransport>) {
+        self.0 = Some(t);
+    }
+    fn datagram_received(&mut self, data: &[u8], from: Address) {
+        if let Some(t) = &self.0 {
+            let _ = t.write(data, &from);
+        }
+    }
+}
+
+#[test]
+fn udp_endpoint_echoes() {
+    let reactor = Reactor::new().unwrap();
+    let port = endpoints::listen_datagram(
+        &reactor,
+        "udp:0:interface=127.0.0.1",
+        Box::new(UdpEcho(None)),
+    )
+    .unwrap();
+    let addr = port.host().socket_addr().unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_nonblocking(true).unwrap();
+    client.send_to(b"ping", addr).unwrap();
+    let mut buf = [0u8; 16];
+    let mut got = None;
+    reactor
+        .run_until(
+            || {
+                if let Ok((n, _)) = client.recv_from(&mut buf) {
+                    got = Some(buf[..n].to_vec());
+                }
+                got.is_some()
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap();
+    assert_eq!(got.as_deref(), Some(&b"ping"[..]));
+    let err = endpoints::listen_datagram(&reactor, "tcp:0", Box::new(UdpEcho(None))).unwrap_err();
+    assert!(err.to_string().contains("not a datagram endpoint"), "{err}");
+}
+
+#[test]
+fn reuse_port_binds_twice_and_plain_binds_do_not() {
+    let first = ServerEndpoint::parse("tcp:0:interface=127.0.0.1")
+        .unwrap()
+        .bind(&BindOptions::new().with_reuse_port(true))
+        .unwrap();
+    let n = first.local_address().port().unwrap();
+    let again = ServerEndpoint::parse(&format!("tcp:{n}:interface=127.0.0.1")).unwrap();
+    let second = again
+        .bind(&BindOptions::new().with_reuse_port(true))
+        .unwrap();
+    assert_eq!(second.local_address().port(), Some(n));
+    let err = again.bind(&BindOptions::new()).unwrap_err();
+    assert!(err.to_string().contains("cannot listen"), "{err}");
+    // Each reactor adopts its own.
+    let reactor = Reactor::new().unwrap();
+    let p1 = first
+        .listen(&reactor, factory_fn(|_| Box::new(Quiet)))
+        .unwrap();
+    let p2 = second
+        .listen(&reactor, factory_fn(|_| Box::new(Quiet)))
+        .unwrap();
+    assert_eq!(p1.host(), p2.host());
+    p1.stop_listening();
+    p2.stop_listening();
+}

@@ -1,0 +1,120 @@
+//! netcat: relays stdin to a connection and the connection to stdout.
+//!
+//! Run it:
+//!
+//! ```text
+//! cargo run -p torsion-examples --bin netcat -- tcp:host=localhost:port=8000
+//! echo hello | cargo run -p torsion-examples --bin netcat -- unix:path=/tmp/echo.sock
+//! ```
+//!
+//! CLIENT_ENDPOINT is a client endpoint in Twisted's syntax: `tcp:host=H:port=P` (a host
+//! name is resolved and every address tried, Happy Eyeballs) or `unix:path=P`, with
+//! `:timeout=S` (default 30). When stdin ends, netcat half-closes the connection (the peer
+//! sees EOF) and keeps relaying what the peer sends; when the peer closes, it exits 0. A
+//! bad endpoint or a failed connection prints `netcat: error: ...` and exits 1.
+
+use std::cell::RefCell;
+use std::error::Error;
+use std::process::ExitCode;
+use std::rc::Rc;
+
+use clap::Parser;
+use torsion::endpoints::{self, ClientEndpoint};
+use torsion::prelude::*;
+use torsion::process::StdoutWriter;
+use torsion::reactor::Reactor;
+
+/// Relay stdin to a connection and the connection to stdout.
+#[derive(Debug, Parser)]
+#[command(name = "netcat")]
+struct Args {
+    /// Where to connect: tcp:host=H:port=P[:timeout=S] or unix:path=P[:timeout=S].
+    #[arg(value_name = "CLIENT_ENDPOINT")]
+    endpoint: String,
+}
+
+/// The connection's side: what arrives goes to stdout; the end stops the reactor.
+struct ToStdout {
+    stdout: Rc<StdoutWriter>,
+    reactor: Reactor,
+    ended: Rc<RefCell<Option<Reason>>>,
+}
+
+impl Protocol for ToStdout {
+    fn data_received(&mut self, data: &[u8]) {
+        self.stdout.write(data);
+    }
+
+    fn connection_lost(&mut self, reason: Reason) {
+        *self.ended.borrow_mut() = Some(reason);
+        // Flush what is buffered for stdout, then stop.
+        self.stdout.lose_connection();
+        let _ = self.reactor.stop();
+    }
+}
+
+/// The stdin side: what is read goes to the connection; EOF half-closes it.
+struct ToConnection(Rc<dyn Transport>);
+
+impl Protocol for ToConnection {
+    fn data_received(&mut self, data: &[u8]) {
+        self.0.write(data);
+    }
+
+    fn connection_lost(&mut self, _: Reason) {
+        self.0.lose_write_connection();
+    }
+}
+
+fn relay(args: Args) -> Result<(), Box<dyn Error>> {
+    // Parse first: a bad endpoint is reported before anything starts.
+    ClientEndpoint::parse(&args.endpoint)?;
+    let reactor = Reactor::new()?;
+    let stdout = StandardIo::stdout(&reactor)?;
+    let ended = Rc::new(RefCell::new(None));
+    let failed: Rc<RefCell<Option<Failure>>> = Rc::new(RefCell::new(None));
+    let (r, e, out) = (reactor.clone(), ended.clone(), stdout.clone());
+    let factory = factory_fn(move |_| {
+        Box::new(ToStdout {
+            stdout: out.clone(),
+            reactor: r.clone(),
+            ended: e.clone(),
+        })
+    });
+    let (r, f) = (reactor.clone(), failed.clone());
+    endpoints::connect(&reactor, &args.endpoint, factory).add_both(move |result| {
+        match result {
+            Ok(connection) => {
+                if let Err(e) = StandardIo::stdin(&r, Box::new(ToConnection(connection.clone()))) {
+                    *f.borrow_mut() = Some(Failure::from(e));
+                    connection.abort_connection();
+                }
+            }
+            Err(failure) => {
+                *f.borrow_mut() = Some(failure);
+                let _ = r.stop();
+            }
+        }
+        Ok(())
+    });
+    reactor.run()?;
+    if let Some(failure) = failed.borrow_mut().take() {
+        return Err(failure.into());
+    }
+    match ended.borrow_mut().take() {
+        Some(reason) if reason.is_clean() => Ok(()),
+        Some(reason) => Err(format!("the connection was lost: {reason}").into()),
+        None => Err("stopped before the connection ended".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match relay(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("netcat: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
