@@ -388,3 +388,24 @@ fn async_code_generic_over_reactor_time_runs_on_memory_reactor() {
     assert_eq!(late.try_take().unwrap().unwrap(), Err(()));
     assert_eq!(ex.task_count(), 0);
 }
+
+#[test]
+fn drop_tasks_breaks_the_cycle_of_a_reactor_never_shut_down() {
+    let reactor = Reactor::new().unwrap();
+    let drops = Rc::new(Cell::new(0));
+    let c = DropCounter(drops.clone());
+    let r = reactor.clone();
+    let handle = reactor.spawn_local(async move {
+        let _c = c;
+        loop {
+            r.sleep(Duration::from_secs(3600)).await;
+        }
+    });
+    reactor.iterate(Duration::ZERO).unwrap();
+    assert_eq!(reactor.drop_tasks(), 1);
+    assert_eq!(drops.get(), 1);
+    assert_eq!(handle.try_take().unwrap(), Err(JoinError::Shutdown));
+    let weak = reactor.downgrade();
+    drop(reactor);
+    assert!(weak.upgrade().is_none());
+}

@@ -258,7 +258,11 @@ impl Reactor {
         self.inner.executor.run_ready()
     }
 
-    pub(crate) fn drop_tasks(&self) -> usize {
+    /// Drop every pending task now, as shutdown does (their destructors run; their handles
+    /// resolve with [`JoinError::Shutdown`]). Returns how many. For a reactor driven only
+    /// by [`block_on`](Self::block_on) or `iterate`, never shut down: a task that holds a
+    /// clone of the reactor keeps it alive until the task is dropped.
+    pub fn drop_tasks(&self) -> usize {
         let n = self.inner.executor.drop_all();
         if n > 0 {
             log::debug!("shutdown dropped {n} unfinished tasks");
