@@ -23,8 +23,6 @@ pub enum NetError {
     WriteClosed,
     /// The connection ended with an error (reset, ...): the reactor's reason, as text.
     ConnectionLost(String),
-    /// The stream's channel was already taken (a child's stdin/stdout/stderr).
-    AlreadyTaken(&'static str),
 }
 
 impl fmt::Display for NetError {
@@ -39,7 +37,6 @@ impl fmt::Display for NetError {
                 f.write_str("write after the stream's write side was shut down or closed")
             }
             NetError::ConnectionLost(r) => write!(f, "the connection was lost: {r}"),
-            NetError::AlreadyTaken(what) => write!(f, "the child's {what} was already taken"),
         }
     }
 }

@@ -360,3 +360,37 @@ fn a_listener_nobody_accepts_from_stops_accepting() {
         }
     });
 }
+
+// Unix only: whether closing with unread data resets the connection is the kernel's
+// choice (Linux and the BSDs do; Wine's emulation is not something to test here).
+#[cfg(unix)]
+#[test]
+fn a_reset_connection_is_a_typed_read_error() {
+    let reactor = Reactor::new().unwrap();
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = std_listener.local_addr().unwrap();
+    // The peer takes the connection, lets our bytes arrive, and closes without reading
+    // them: the kernel answers with a reset.
+    let peer = std::thread::spawn(move || {
+        let (conn, _) = std_listener.accept().unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        drop(conn);
+    });
+    let r = reactor.clone();
+    let err = run(&reactor, async move {
+        let mut c = TcpStream::connect(&r, addr).await.unwrap();
+        c.write_all(b"unread").await.unwrap();
+        let mut buf = [0u8; 16];
+        loop {
+            match c.read(&mut buf).await {
+                Ok(0) => panic!("a clean EOF instead of a reset"),
+                Ok(_) => {}
+                Err(e) => return e,
+            }
+        }
+    });
+    peer.join().unwrap();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+    let typed = err.get_ref().and_then(|e| e.downcast_ref::<NetError>());
+    assert!(matches!(typed, Some(NetError::ConnectionLost(_))), "{err}");
+}

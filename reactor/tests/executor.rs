@@ -409,3 +409,15 @@ fn drop_tasks_breaks_the_cycle_of_a_reactor_never_shut_down() {
     drop(reactor);
     assert!(weak.upgrade().is_none());
 }
+
+#[test]
+fn block_on_reports_a_crash_and_the_reactor_can_run_again() {
+    let reactor = Reactor::new().unwrap();
+    let r = reactor.clone();
+    reactor.call_later(Duration::from_millis(1), move || r.crash());
+    assert_eq!(
+        reactor.block_on(std::future::pending::<()>()),
+        Err(ReactorError::Crashed)
+    );
+    assert_eq!(reactor.block_on(async { 5 }), Ok(5));
+}
