@@ -213,6 +213,18 @@ fn block_on_refuses_inside_the_loop_and_reports_a_stop() {
         .block_on(async move { r.block_on(async {}).map(drop) })
         .unwrap();
     assert_eq!(inner, Err(ReactorError::AlreadyRunning));
+    // From block_on's own future too (it is inside the loop), and iterate as well.
+    let r = reactor.clone();
+    let nested = reactor
+        .block_on(async move { (r.block_on(async {}).map(drop), r.iterate(Duration::ZERO)) })
+        .unwrap();
+    assert_eq!(
+        nested,
+        (
+            Err(ReactorError::AlreadyRunning),
+            Err(ReactorError::AlreadyRunning)
+        )
+    );
 
     let r = reactor.clone();
     reactor.call_later(Duration::from_millis(1), move || r.stop().unwrap());

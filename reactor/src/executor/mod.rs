@@ -214,7 +214,14 @@ impl Reactor {
         self.fire_system_event(crate::Event::Startup);
         loop {
             if flag.woken.swap(false, Ordering::AcqRel) {
-                if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                // The future is inside the loop: `iterate`, `run` and `block_on` from it
+                // are refused, as from a task.
+                self.inner.in_iteration.set(true);
+                let polled = {
+                    let _out = InIteration(self);
+                    fut.as_mut().poll(&mut cx)
+                };
+                if let Poll::Ready(v) = polled {
                     return Ok(v);
                 }
             }
@@ -268,6 +275,15 @@ impl Reactor {
             log::debug!("shutdown dropped {n} unfinished tasks");
         }
         n
+    }
+}
+
+/// Clears `in_iteration` however the poll ends (a panic unwinds through it).
+struct InIteration<'a>(&'a Reactor);
+
+impl Drop for InIteration<'_> {
+    fn drop(&mut self) {
+        self.0.inner.in_iteration.set(false);
     }
 }
 
