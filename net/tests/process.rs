@@ -169,9 +169,21 @@ fn p6_a_child_whose_stdout_is_not_read_is_paused() {
             .args(["-c", &TOTAL.to_string(), "/dev/zero"])
             .spawn_async(&r)?;
         let mut stdout = child.stdout.take().unwrap();
-        r.sleep(Duration::from_millis(300)).await;
-        // Not read: the reactor stopped reading the pipe, the child blocks on its writes.
+        // Not read: once the buffer passes the mark the reactor stops reading the pipe and
+        // the child blocks on its writes. Wait until the buffer stops growing.
+        let mut last = usize::MAX;
+        let mut still = 0;
+        while still < 3 || last == 0 {
+            r.sleep(Duration::from_millis(50)).await;
+            let now = stdout.buffered();
+            still = if now == last { still + 1 } else { 0 };
+            last = now;
+        }
         let held = stdout.buffered();
+        assert!(
+            held >= torsion_net::READ_HIGH_WATER,
+            "{held} bytes buffered"
+        );
         assert!(
             held <= torsion_net::READ_HIGH_WATER + (1 << 20),
             "{held} bytes buffered"
