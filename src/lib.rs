@@ -94,6 +94,11 @@ pub mod prelude {
     pub use torsion_process::{Process, ProcessBuilderExt, ReactorProcess};
     #[cfg(unix)]
     pub use torsion_process::{StandardIo, StdoutWriter};
+    pub use torsion_toolkit::client::{
+        Backoff, Connection, ReconnectingClientFactory, RequestProtocol,
+    };
+    pub use torsion_toolkit::task::LoopingCall;
+    pub use torsion_toolkit::utils::{OutputRequest, ProcessOutputError};
     pub use torsion_transport::defer::{Deferred, Failure};
     // async/await (torsion::net): the extension traits the async methods need.
     pub use torsion_net::{

@@ -7,6 +7,9 @@
 //!     N connections, one message of BYTES in flight on each; counts messages echoed
 //!     in full during T seconds after W seconds of warm-up; prints
 //!     `RESULT msgs_per_sec=... msgs=... secs=...`
+//! echo_client ... --line L
+//!     the same with each message cut into lines of L bytes, each L - 1 bytes of `x` and
+//!     a `\n` (B9; BYTES a multiple of L)
 //! echo_client --port P --idle N
 //!     opens N connections, prints `READY N`, holds them until stdin closes
 //! ```
@@ -33,6 +36,9 @@ struct Args {
     secs: f64,
     warmup: f64,
     idle: Option<usize>,
+    /// Cut each message into lines of this many bytes, `\n` included (line protocols,
+    /// B9); 0: no newlines.
+    line: usize,
 }
 
 fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -43,6 +49,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         secs: 1.0,
         warmup: 0.1,
         idle: None,
+        line: 0,
     };
     let mut it = args.into_iter();
     while let Some(k) = it.next() {
@@ -55,6 +62,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             "--secs" => a.secs = v.parse().map_err(|_| bad())?,
             "--warmup" => a.warmup = v.parse().map_err(|_| bad())?,
             "--idle" => a.idle = Some(v.parse().map_err(|_| bad())?),
+            "--line" => a.line = v.parse().map_err(|_| bad())?,
             _ => return Err(format!("unknown argument {k}")),
         }
     }
@@ -87,7 +95,14 @@ fn push(c: &mut Conn, msg: &[u8]) -> io::Result<()> {
 fn load(a: &Args, addr: SocketAddr) -> io::Result<()> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
-    let msg = vec![b'x'; a.size];
+    let mut msg = vec![b'x'; a.size];
+    if a.line > 0 {
+        for end in msg.chunks_mut(a.line) {
+            if let Some(last) = end.last_mut() {
+                *last = b'\n';
+            }
+        }
+    }
     let mut buf = vec![0u8; 64 * 1024];
     let mut conns = Vec::with_capacity(a.conns);
     for i in 0..a.conns {

@@ -13,7 +13,8 @@
 //! - [`report`] and `chart`: the Markdown report and the plotters SVG charts.
 //! - [`twisted`]: the Python venv and the scripts in `benches/python/`.
 //! - One module per benchmark: `spawn` (B1, B2), `pipes` (B3), `tcp` (B4),
-//!   [`timers`] (B5), `wake` (B6), `pty` (B7), `memory` (B8), `tasks` (B10: async). The unlinked ones need the
+//!   [`timers`] (B5), `wake` (B6), `pty` (B7), `memory` (B8), `lines` (B9), `tasks` (B10:
+//!   async), `udp` (B11). The unlinked ones need the
 //!   `compare` feature (below), so a link to them would break the default docs.
 //!
 //! # Features
@@ -28,6 +29,8 @@ pub mod alloc;
 pub mod chart;
 pub mod client;
 pub mod harness;
+#[cfg(feature = "compare")]
+pub mod lines;
 pub mod machine;
 #[cfg(feature = "compare")]
 pub mod memory;
@@ -50,6 +53,8 @@ pub mod tasks;
 pub mod tcp;
 pub mod timers;
 pub mod twisted;
+#[cfg(feature = "compare")]
+pub mod udp;
 pub mod util;
 #[cfg(feature = "compare")]
 pub mod wake;

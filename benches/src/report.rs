@@ -129,6 +129,28 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
              written with `torsion::net` (`TcpListener::accept`, a task per connection doing \
              `read` + `write_all`), tokio streams, and B4's callback echo.",
         ),
+        "B11" => (
+            "UDP echo over loopback",
+            "An echo server on a thread of this process; the client, a blocking std \
+             `UdpSocket` on another thread, keeps 16 datagrams in flight (re-sending the \
+             window after a 50 ms silence, so a drop costs time, never a hang) and counts \
+             echoes for a fixed time after a warm-up. A sample is datagrams echoed per \
+             second. torsion: `listen_udp` with a `DatagramProtocol` that writes each \
+             datagram back to its sender. raw mio: one `Poll`, `recv_from` until \
+             `WouldBlock`, `send_to` each back. tokio: a current-thread runtime, one task \
+             doing `recv_from`/`send_to`.",
+        ),
+        "B9" => (
+            "line protocol throughput",
+            "A line-echo server (LF-ended lines, 16,384-byte maximum) on 10 connections; \
+             B4's load client keeps one 64-byte line (63 bytes and `\\n`) in flight per \
+             connection, or 64 of them (one 4 KiB write, so the framing cost shows). A \
+             sample is lines echoed per second. torsion: `listen_tcp` with \
+             `LineReceiver` and `send_line`. raw mio: B4's raw server with framing by hand \
+             (a per-connection line buffer, `\\n` search, one write per read). tokio: a \
+             current-thread runtime, `Framed` with tokio-util's `LinesCodec`, split and \
+             `forward`ed into its own sink (flushed when the input runs dry). Twisted: `LineReceiver.lineReceived` → `sendLine`.",
+        ),
         "B12" => (
             "TCP echo on two cores",
             "B4's echo and load client (100 connections), with the server on two cores: \
@@ -204,6 +226,30 @@ pub fn analysis(bench: &str) -> Option<&'static str> {
             "Per child: the `Process` (pipes in small `Vec`s), one `ProcessWriter` with its \
              `FileDescriptor` (about 180 bytes), readers, the watched-child record and the \
              reactor's slab entries. Per connection: the `StreamTransport` and its slab entry."
+        }
+        "B11" => {
+            "Measured on a loaded two-core machine shared with other builds: the client \
+             thread, the server thread and unrelated work compete for two cores, and \
+             per-round ratios swing by ±30% or more. A `perf record` of a B11 run puts over 90% \
+             of the time in the kernel (UDP send/receive, loopback transmit, and above all \
+             context switches: `finish_task_switch` alone is 9%); all of torsion's own code \
+             (`read_loop`, `recv_datagram`, the protocol call) is under 0.5%. Per datagram \
+             torsion makes the raw floor's system calls (`recvmsg` instead of `recvfrom`, to \
+             see `MSG_TRUNC`, and `sendto`) and is level with raw mio; tokio is ahead of raw \
+             mio as well at 64 B in the same rounds (three runs: torsion / tokio 0.75–0.82×), \
+             which points at how its thread is scheduled against the client's rather than at \
+             less work per datagram. To be re-measured on a quiet machine."
+        }
+        "B9" => {
+            "With one line in flight every contender waits on system calls and wake-ups, as \
+             in B4, so neither the framing cost nor Twisted's per-line Python cost shows: \
+             ≥ 5× Twisted is out of reach in that case (B4's echo without framing is about \
+             2.6× Twisted). With 64 lines in flight the lines one callback sends are \
+             gathered into one write (as the raw server writes once per read and Twisted \
+             once per iteration), and the delimiter search reads eight bytes at a time: \
+             in-process, `LineReceiver` spends about 25 ns of CPU per echoed line against \
+             about 47 ns for the hand-framed loop; what remains against raw mio is B4's \
+             per-dispatch bookkeeping, and the cells are noisy on two shared cores."
         }
         _ => return None,
     })

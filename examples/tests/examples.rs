@@ -43,6 +43,9 @@ fn tour_runs_and_exits_zero() {
     }
     assert!(status.success(), "tour failed: {status}\n{out}");
     assert!(out.contains("echo verified byte for byte"), "{out}");
+    // It shows a LoopingCall and Deferreds, and ends from a Deferred's callback.
+    assert!(out.contains("LoopingCall ticked"), "{out}");
+    assert!(out.contains("its callback stopped the reactor"), "{out}");
     assert!(!out.contains("FAILED"));
     eprintln!("tour ran in {:?}", start.elapsed());
 }
@@ -170,7 +173,12 @@ fn a_port_in_use_is_reported_in_display_form() {
 fn tour_ends_by_saying_what_to_read_next() {
     let (code, out, err) = output(TOUR, &[]);
     assert_eq!(code, Some(0), "{out}{err}");
-    for doc in ["docs/ARCHITECTURE.md", "docs/CONTRACT.md", "README.md"] {
+    for doc in [
+        "docs/ARCHITECTURE.md",
+        "docs/CONTRACT.md",
+        "README.md",
+        "docs/guides/getting-results-out.md",
+    ] {
         assert!(out.contains(doc), "{out}");
         assert!(
             std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -102,6 +102,21 @@ fn run_timeout_terminates_the_child_and_exits_124() {
 }
 
 #[test]
+fn run_timeout_kills_a_child_that_ignores_term_two_seconds_later() {
+    let start = Instant::now();
+    // SIG_IGN survives exec: the child is `sleep`, ignoring SIGTERM.
+    let script = "trap '' TERM; exec sleep 30";
+    let (code, _, _) = run(&["--timeout", "0.2", "--", "sh", "-c", script], b"");
+    assert_eq!(code, 124);
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(2),
+        "SIGKILL comes 2 s after SIGTERM: {took:?}"
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
+#[test]
 fn run_reports_a_missing_program_with_127_and_a_display_error() {
     let (code, out, err) = run(&["--", "/nonexistent/program"], b"");
     let err = String::from_utf8_lossy(&err);

@@ -126,9 +126,12 @@ fn run_bin() -> &'static str {
 fn start_run(t: &Tmux, tag: &str) {
     t.type_line(&format!("stty -g > /tmp/torsion-stty-{tag}"));
     t.type_line(&format!(
-        "{} --pty -- env PS1='child$ ' sh; echo \"code=$?\"",
+        "{} --pty -- env PS1='ch''ild$ ' sh; echo \"code=$?\"",
         run_bin()
     ));
+    // The typed line spells the prompt with quotes inside (`ch''ild$`), so only the child's
+    // shell printing its prompt matches: matching the echoed command line would let a test
+    // signal `run` before it has even started.
     t.wait_for("the child's prompt", |s| s.contains("child$"));
 }
 

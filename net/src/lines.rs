@@ -1,7 +1,10 @@
 //! [`Lines`]: a stream of text lines over any readable stream.
 //!
-//! The toolkit's framing module (`torsion::framing`) is not on main yet; this splitter is
-//! local to `torsion-net` until it is (it then becomes a thin adapter over it).
+//! The toolkit's framing (`torsion::framing`) frames lines *as a protocol* (`LineReceiver`
+//! calls a handler per line); it has no pull-style splitter a stream's buffer could drive,
+//! so this one is local to `torsion-net`. It cuts lines by the same rule as the toolkit's
+//! `Delimiter::lf_optional_cr()` and bounds them the same way (a maximum length, an error
+//! past it). A pull-style splitter in the toolkit would let this become a thin adapter.
 
 use std::future::poll_fn;
 use std::io;

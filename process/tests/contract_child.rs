@@ -39,6 +39,9 @@ struct State {
     closing: Cell<bool>,
     aborted: Cell<bool>,
     producer: RefCell<Option<Producer>>,
+    /// The spawned child, once `spawn` returned: its stdin backlog is our unsent bytes
+    /// (weak: the child owns the adapter that owns this state).
+    process: RefCell<std::rc::Weak<torsion_process::Process>>,
 }
 
 /// A child's stdin and stdout as a byte-stream transport, as a process endpoint gives it:
@@ -119,6 +122,10 @@ impl Transport for ChildStream {
     }
     fn peer(&self) -> Address {
         Address::Process
+    }
+    /// The child's stdin backlog (the relay's input), as a process endpoint reports it.
+    fn unsent_bytes(&self) -> usize {
+        self.1.process.borrow().upgrade().map_or(0, |p| p.unsent())
     }
 }
 
@@ -219,12 +226,14 @@ impl ContractHarness for ChildHarness {
             .child_fd(2, ChildFd::Inherit(2))
             .child_fd(3, ChildFd::Inherit(ours.as_raw_fd()))
             .new_session(true);
+        let state = Rc::new(State::default());
         let adapter = Adapter {
             protocol: Rc::new(RefCell::new(protocol)),
             transport: None,
-            state: Rc::new(State::default()),
+            state: state.clone(),
         };
-        builder.spawn(&self.reactor, Box::new(adapter)).unwrap();
+        let process = builder.spawn(&self.reactor, Box::new(adapter)).unwrap();
+        *state.process.borrow_mut() = Rc::downgrade(&process);
         drop(ours); // the child has its own copy
         let writer = peer.try_clone().unwrap();
         self.peer = Some(FdPeer::new(peer, writer));

@@ -212,4 +212,9 @@ impl Transport for PtyTransport {
     fn peer(&self) -> Address {
         Address::Process
     }
+
+    /// What the master's writer has not handed to the terminal yet (0 once closed).
+    fn unsent_bytes(&self) -> usize {
+        self.unsent()
+    }
 }

@@ -172,6 +172,10 @@ pub struct DatagramPort {
     stop_scheduled: Cell<bool>,
     received: Cell<u64>,
     on_close: RefCell<Option<Box<dyn FnOnce()>>>,
+    /// The largest datagram received whole.
+    max_size: Cell<usize>,
+    /// This port's own receive buffer, when `max_size` is not [`MAX_DATAGRAM_SIZE`].
+    own_buf: RefCell<Vec<u8>>,
     me: Weak<Self>,
 }
 
@@ -210,6 +214,8 @@ impl DatagramPort {
             stop_scheduled: Cell::new(false),
             received: Cell::new(0),
             on_close: RefCell::new(None),
+            max_size: Cell::new(MAX_DATAGRAM_SIZE),
+            own_buf: RefCell::new(Vec::new()),
             me: me.clone(),
         });
         let token = match reactor.register(port.clone()) {
@@ -263,6 +269,21 @@ impl DatagramPort {
         self.received.get()
     }
 
+    /// Receive datagrams of up to `size` bytes whole (default [`MAX_DATAGRAM_SIZE`], which
+    /// covers every UDP payload; a Unix datagram socket can carry more). A larger datagram
+    /// goes to [`DatagramProtocol::datagram_truncated`] (CONTRACT Q3). A size other than the
+    /// default gives the port a buffer of its own; at least 1.
+    /// May be called from inside the protocol's callbacks; it applies from the next
+    /// datagram read.
+    pub fn set_max_datagram_size(&self, size: usize) {
+        self.max_size.set(size.max(1));
+    }
+
+    /// The largest datagram this port receives whole.
+    pub fn max_datagram_size(&self) -> usize {
+        self.max_size.get()
+    }
+
     /// Run `f` on the mio UDP socket (to set options std offers), if this is an open UDP
     /// port. `None` for a Unix datagram port or once closed.
     pub fn with_udp_socket<R>(&self, f: impl FnOnce(&mio::net::UdpSocket) -> R) -> Option<R> {
@@ -283,9 +304,11 @@ impl DatagramPort {
             self.finish();
             return;
         };
-        let weak = self.me.clone();
+        // A strong handle: the protocol gets `stop_protocol` even when nobody else keeps
+        // the port.
+        let me = self.me.upgrade();
         reactor.call_later(Duration::ZERO, move || {
-            if let Some(port) = weak.upgrade() {
+            if let Some(port) = me {
                 port.finish();
             }
         });
@@ -367,7 +390,7 @@ impl DatagramPort {
             (Address::Unix(_), Address::Unix(Some(path))) => Ok(Target::Path(path.clone())),
             #[cfg(unix)]
             (Address::Unix(_), _) => Err(wrong_kind("a named Unix socket's", to)),
-            _ => Err(wrong_kind("a matching", to)),
+            _ => Err(wrong_kind("its own family's", to)),
         }
     }
 
@@ -385,7 +408,7 @@ impl DatagramPort {
                 #[cfg(unix)]
                 (DatagramSocket::Unix(s), Target::Path(p)) => s.send_to(data, p),
                 #[allow(unreachable_patterns)]
-                (_, _) => return Err(wrong_kind("a matching", "this address")),
+                (_, _) => return Err(wrong_kind("its own family's", "this address")),
             }
         };
         match res {
@@ -488,6 +511,13 @@ impl Selectable for DatagramPort {
     }
 
     fn do_read(&self) -> Result<IoStatus, Reason> {
+        let size = self.max_size.get();
+        if size != MAX_DATAGRAM_SIZE {
+            if let Ok(mut own) = self.own_buf.try_borrow_mut() {
+                own.resize(size, 0);
+                return self.read_loop(&mut own);
+            }
+        }
         RECV_BUF.with(|cell| match cell.try_borrow_mut() {
             Ok(mut buf) => self.read_loop(&mut buf),
             Err(_) => self.read_loop(&mut vec![0; MAX_DATAGRAM_SIZE]),
@@ -534,7 +564,7 @@ impl DatagramTransport for DatagramPort {
                 (DatagramSocket::Udp(s), Target::Inet(a)) => s.connect(*a)?,
                 #[cfg(unix)]
                 (DatagramSocket::Unix(s), Target::Path(p)) => s.connect(p)?,
-                _ => return Err(wrong_kind("a matching", addr)),
+                _ => return Err(wrong_kind("its own family's", addr)),
             }
         }
         *self.peer.borrow_mut() = Some(addr.clone());

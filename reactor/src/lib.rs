@@ -17,6 +17,16 @@
 //!   [`TcpConnector`]; `listen_tcp`/`connect_tcp` through `ReactorTcp`).
 //! - [`unix`]: the same over Unix stream sockets ([`UnixPort`], [`UnixConnector`];
 //!   `listen_unix`/`connect_unix` through `ReactorUnix`).
+//! - [`datagram`]: UDP and Unix datagram sockets driving a `DatagramProtocol`
+//!   ([`DatagramPort`], also named [`UdpPort`]; [`Reactor::listen_udp`], multicast,
+//!   broadcast, connected sockets, truncation reported; CONTRACT Q1–Q4). On Unix, descriptor
+//!   passing and peer credentials on Unix stream connections (`Transport::as_unix_socket`,
+//!   Q8, Q9).
+//! - Adoption (Unix): [`Reactor::adopt_stream_port`], [`Reactor::adopt_stream_connection`],
+//!   [`Reactor::adopt_datagram_port`] take sockets opened elsewhere (systemd, a prefork
+//!   parent; Q5); [`Reactor::listen_tcp_with`] binds with `SO_REUSEPORT` and friends.
+//! - [`threadpool`]: blocking work off the loop, [`Reactor::call_in_thread`] returning a
+//!   `Deferred`, and [`Reactor::resolve`] (Q6, Q7).
 //!
 //! # Example
 //!

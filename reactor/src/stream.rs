@@ -405,6 +405,10 @@ impl<S: StreamSocket + 'static> Transport for StreamTransport<S> {
     fn peer(&self) -> Address {
         self.peer.clone()
     }
+    /// The `FileDescriptor`'s unsent bytes: what the kernel has not taken yet.
+    fn unsent_bytes(&self) -> usize {
+        self.fd.unsent()
+    }
     #[cfg(unix)]
     fn as_unix_socket(&self) -> Option<&dyn torsion_transport::UnixSocketTransport> {
         let unix = self.with_socket(|s| s.as_unix_stream().is_some());

@@ -10,7 +10,9 @@
 //!
 //! At the reactor's shutdown (`during` phase) the pool takes no more work, its threads
 //! finish the calls already queued, and they are joined; results that arrived meanwhile
-//! are delivered. A reactor dropped without `run` also joins its threads.
+//! are delivered. A reactor dropped without `run` also joins its threads. A call that
+//! never returns therefore holds up shutdown, as in Twisted: give blocking work its own
+//! timeout.
 //!
 //! [`ThreadHandle`]: crate::ThreadHandle
 //!

@@ -305,6 +305,36 @@ fn q5_bad_descriptors_are_typed_errors_and_closed() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// A netlink socket: a family torsion does not drive (std cannot make one).
+#[cfg(target_os = "linux")]
+fn netlink_socket() -> OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: socket(2) with constant arguments; a non-negative result is a new descriptor
+    // nobody else owns.
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+    // SAFETY: as above.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn q5_another_family_is_refused() {
+    let _serial = serial();
+    let reactor = Reactor::new().unwrap();
+    let fd = netlink_socket();
+    refused(
+        "a netlink socket",
+        AdoptError::UnsupportedFamily(libc::AF_NETLINK),
+        fd,
+        |fd| {
+            reactor
+                .adopt_datagram_port(fd, Box::new(Collect(Rc::default(), None)))
+                .map(drop)
+        },
+    );
+}
+
 #[test]
 fn listen_options_reuse_port_two_tcp_listeners_on_one_port() {
     let _serial = serial();

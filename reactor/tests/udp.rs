@@ -187,6 +187,28 @@ fn q1_stop_listening_frees_the_port_and_stops_the_protocol_from_the_loop() {
 }
 
 #[test]
+fn q1_stop_protocol_comes_even_when_nobody_keeps_the_port() {
+    let reactor = Reactor::new().unwrap();
+    let seen = Shared::default();
+    // A protocol that does not keep its transport.
+    struct Forgetful(Shared);
+    impl DatagramProtocol for Forgetful {
+        fn datagram_received(&mut self, _: &[u8], _: Address) {}
+        fn stop_protocol(&mut self) {
+            self.0.borrow_mut().stopped += 1;
+        }
+    }
+    let port = reactor
+        .listen_udp(localhost(false), Box::new(Forgetful(seen.clone())))
+        .unwrap();
+    port.stop_listening();
+    drop(port);
+    reactor
+        .run_until(|| seen.borrow().stopped == 1, DEADLINE)
+        .unwrap();
+}
+
+#[test]
 fn q1_wrong_addresses_are_typed_errors() {
     let reactor = Reactor::new().unwrap();
     let (p, _) = proto(false);
@@ -409,6 +431,53 @@ fn listen_options_reuse_port_lets_two_udp_sockets_share_a_port() {
     second.stop_listening();
 }
 
+/// The reactor's UDP port against the shared datagram contract; the peer is a std socket.
+struct UdpHarness {
+    reactor: Reactor,
+    peer: std::net::UdpSocket,
+}
+
+impl torsion_testing::contract::DatagramHarness for UdpHarness {
+    fn start(&mut self, protocol: Box<dyn DatagramProtocol>) -> Rc<dyn DatagramTransport> {
+        let port = self.reactor.listen_udp(localhost(false), protocol).unwrap();
+        self.peer
+            .connect(port.host().socket_addr().unwrap())
+            .unwrap();
+        port
+    }
+    fn peer_address(&mut self) -> Address {
+        self.peer.local_addr().unwrap().into()
+    }
+    fn other_address(&mut self) -> Address {
+        "127.0.0.1:9".parse::<SocketAddr>().unwrap().into()
+    }
+    fn peer_send(&mut self, data: &[u8]) {
+        self.peer.send(data).unwrap();
+    }
+    fn peer_received(&mut self) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = self.peer.recv(&mut buf) {
+            got.push(buf[..n].to_vec());
+        }
+        got
+    }
+    fn step(&mut self) {
+        self.reactor.iterate(Duration::from_millis(10)).unwrap();
+    }
+}
+
+#[test]
+fn q1_q2_udp_keeps_the_datagram_contract() {
+    let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    peer.set_nonblocking(true).unwrap();
+    let mut h = UdpHarness {
+        reactor: Reactor::new().unwrap(),
+        peer,
+    };
+    torsion_testing::contract::check_datagram_transport(&mut h);
+}
+
 #[cfg(unix)]
 mod unix_datagram {
     use super::*;
@@ -429,6 +498,12 @@ mod unix_datagram {
         let (sp, server_seen) = proto(true);
         let server = reactor.listen_unix_datagram(&server_path, sp).unwrap();
         assert_eq!(server.host(), Address::Unix(Some(server_path.clone())));
+        // The path is taken while the server is bound.
+        let (again, _) = proto(false);
+        let e = reactor
+            .listen_unix_datagram(&server_path, again)
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
         // A bound client gets the echo.
         let (cp, client_seen) = proto(false);
         let client = reactor.listen_unix_datagram(&d.join("client"), cp).unwrap();
@@ -470,6 +545,57 @@ mod unix_datagram {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    /// The reactor's Unix datagram port against the shared contract.
+    struct UnixHarness {
+        reactor: Reactor,
+        dir: std::path::PathBuf,
+        peer: std::os::unix::net::UnixDatagram,
+        port_path: std::path::PathBuf,
+    }
+
+    impl torsion_testing::contract::DatagramHarness for UnixHarness {
+        fn start(&mut self, protocol: Box<dyn DatagramProtocol>) -> Rc<dyn DatagramTransport> {
+            self.reactor
+                .listen_unix_datagram(&self.port_path, protocol)
+                .unwrap()
+        }
+        fn peer_address(&mut self) -> Address {
+            Address::Unix(Some(self.dir.join("peer")))
+        }
+        fn other_address(&mut self) -> Address {
+            Address::Unix(Some(self.dir.join("other")))
+        }
+        fn peer_send(&mut self, data: &[u8]) {
+            self.peer.send_to(data, &self.port_path).unwrap();
+        }
+        fn peer_received(&mut self) -> Vec<Vec<u8>> {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 2048];
+            while let Ok(n) = self.peer.recv(&mut buf) {
+                got.push(buf[..n].to_vec());
+            }
+            got
+        }
+        fn step(&mut self) {
+            self.reactor.iterate(Duration::from_millis(10)).unwrap();
+        }
+    }
+
+    #[test]
+    fn q1_q2_unix_datagram_keeps_the_datagram_contract() {
+        let d = dir("contract");
+        let peer = std::os::unix::net::UnixDatagram::bind(d.join("peer")).unwrap();
+        peer.set_nonblocking(true).unwrap();
+        let mut h = UnixHarness {
+            reactor: Reactor::new().unwrap(),
+            port_path: d.join("port"),
+            dir: d.clone(),
+            peer,
+        };
+        torsion_testing::contract::check_datagram_transport(&mut h);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
     #[test]
     fn q3_oversized_unix_datagram_is_reported_truncated() {
         let d = dir("big");
@@ -506,6 +632,16 @@ mod unix_datagram {
         );
         assert_eq!(s.got[0].0, b"small");
         drop(s);
+        // A port told to take bigger datagrams receives it whole.
+        server.set_max_datagram_size(big.len() + 1);
+        assert_eq!(server.max_datagram_size(), big.len() + 1);
+        sender.send_to(&big, &path).unwrap();
+        reactor
+            .run_until(|| server.datagrams_received() == 3, DEADLINE)
+            .unwrap();
+        assert_eq!(seen.borrow().got.len(), 2);
+        assert_eq!(seen.borrow().got[1].0.len(), big.len());
+        assert_eq!(seen.borrow().truncated.len(), 1);
         server.stop_listening();
         std::fs::remove_dir_all(&d).unwrap();
     }

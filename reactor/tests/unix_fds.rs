@@ -29,6 +29,8 @@ struct Got {
     fds: Vec<OwnedFd>,
     /// Bytes seen before each batch of descriptors arrived.
     fds_at: Vec<usize>,
+    /// Each `data_received` chunk: (offset, length).
+    chunks: Vec<(usize, usize)>,
     creds: Option<std::io::Result<Credentials>>,
     transport: Option<Rc<dyn Transport>>,
 }
@@ -45,7 +47,10 @@ impl Protocol for Receiver {
         self.0.borrow_mut().transport = Some(t);
     }
     fn data_received(&mut self, data: &[u8]) {
-        self.0.borrow_mut().data.extend_from_slice(data);
+        let mut g = self.0.borrow_mut();
+        let at = g.data.len();
+        g.chunks.push((at, data.len()));
+        g.data.extend_from_slice(data);
     }
     fn as_fd_receiver(&mut self) -> Option<&mut dyn FileDescriptorReceiver> {
         Some(self)
@@ -262,4 +267,38 @@ fn q9_tcp_transports_have_no_unix_extras() {
             .is_none()
     );
     port.stop_listening();
+}
+
+#[test]
+fn q8_descriptors_go_with_their_byte_behind_a_full_buffer() {
+    let _serial = serial();
+    let reactor = Reactor::new().unwrap();
+    let (sender, got) = pair(&reactor, true);
+    let t = sender.borrow().transport.clone().unwrap();
+    let unix = t.as_unix_socket().unwrap();
+    let before = vec![b'a'; 3 << 20];
+    let after = vec![b'c'; 1 << 20];
+    t.write(&before); // more than the socket buffer: most of it waits in ours
+    let (r, _w) = std::io::pipe().unwrap();
+    unix.send_fds(b"B", vec![OwnedFd::from(r)]).unwrap();
+    t.write(&after);
+    let total = before.len() + 1 + after.len();
+    reactor
+        .run_until(|| got.borrow().data.len() == total, DEADLINE)
+        .unwrap();
+    let g = got.borrow();
+    assert_eq!(g.fds.len(), 1);
+    assert_eq!(g.data[before.len()], b'B');
+    // They arrived with the read that holds their byte: before its `data_received`.
+    let at = g.fds_at[0];
+    let chunk = g
+        .chunks
+        .iter()
+        .find(|c| c.0 == at)
+        .expect("a read starts where they came");
+    assert!(
+        chunk.0 <= before.len() && before.len() < chunk.0 + chunk.1,
+        "descriptors came with the read {chunk:?}, which does not hold byte {}",
+        before.len()
+    );
 }

@@ -191,7 +191,7 @@ pub use memory_reactor::{
     ConnectorState, FIRST_FAKE_PORT, FakeConnector, FakeListeningPort, MemoryReactor, ProcessSpawn,
     TcpConnect, TcpListen, UdpListen, UnixConnect, UnixListen,
 };
-pub use pump::{MAX_FLUSH_ROUNDS, Pump, connect, connected_server_and_client};
+pub use pump::{MAX_FLUSH_ROUNDS, Pump, connect, connect_chunked, connected_server_and_client};
 pub use string_transport::{ProducerState, StringTransport};
 pub use string_transport_with_disconnection::{SharedProtocol, StringTransportWithDisconnection};
 /// Runs async code under [`Clock`] or [`MemoryReactor`] with no real waiting: spawn tasks,

@@ -250,4 +250,10 @@ impl Transport for LoopbackTransport {
     fn peer(&self) -> Address {
         self.peer.clone()
     }
+
+    /// Bytes written and not yet moved to the peer by the pump
+    /// ([`pending_bytes`](Self::pending_bytes)).
+    fn unsent_bytes(&self) -> usize {
+        self.state.borrow().outgoing.len()
+    }
 }

@@ -1,6 +1,7 @@
 //! [`Pump`]: move bytes between two protocols in memory (Twisted's `iosim.IOPump`,
 //! CONTRACT O6).
 
+use std::cell::RefCell;
 use std::fmt;
 use std::rc::Rc;
 
@@ -39,6 +40,8 @@ pub const MAX_FLUSH_ROUNDS: usize = 1000;
 pub struct Pump {
     server: Rc<LoopbackTransport>,
     client: Rc<LoopbackTransport>,
+    /// Chunking mode: the PRNG that cuts deliveries (see [`Pump::with_chunking`]).
+    chunking: RefCell<Option<XorShift64>>,
 }
 
 impl fmt::Debug for Pump {
@@ -46,8 +49,67 @@ impl fmt::Debug for Pump {
         f.debug_struct("Pump")
             .field("server", &self.server)
             .field("client", &self.client)
+            .field("chunking", &self.chunking.borrow().is_some())
             .finish()
     }
+}
+
+/// A tiny xorshift64 generator: the chunking mode needs reproducible cuts, not quality.
+#[derive(Debug, Clone)]
+struct XorShift64(u64);
+
+impl XorShift64 {
+    fn new(seed: u64) -> Self {
+        // xorshift is stuck at zero; any other fixed state will do.
+        XorShift64(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// A number in `1..=max` (`max` >= 1).
+    fn between_one_and(&mut self, max: usize) -> usize {
+        let max = max.max(1) as u64;
+        (self.next() % max) as usize + 1
+    }
+
+    /// True one time in `n`.
+    fn one_in(&mut self, n: u64) -> bool {
+        self.next().is_multiple_of(n)
+    }
+
+    /// The size of the next piece of a delivery of `len` bytes: often tiny (so delimiters
+    /// and length prefixes get cut), sometimes anything up to all of it.
+    fn piece(&mut self, len: usize) -> usize {
+        if self.one_in(2) {
+            self.between_one_and(len.min(4))
+        } else {
+            self.between_one_and(len)
+        }
+    }
+}
+
+/// [`Pump::new`] with [`Pump::with_chunking`]`(seed)`, then [`Pump::flush`]: the greeting
+/// is already chunked.
+///
+/// # Panics
+///
+/// As [`connect`].
+#[track_caller]
+pub fn connect_chunked(server: Box<dyn Protocol>, client: Box<dyn Protocol>, seed: u64) -> Pump {
+    let pump = Pump::new(server, client).with_chunking(seed);
+    pump.flush();
+    pump
 }
 
 /// Connect `server` and `client` (their `connection_made` is called, server first) and
@@ -95,7 +157,41 @@ impl Pump {
         let client = Rc::new(LoopbackTransport::new(client, client_addr, server_addr));
         make_connection(&server);
         make_connection(&client);
-        Pump { server, client }
+        Pump {
+            server,
+            client,
+            chunking: RefCell::new(None),
+        }
+    }
+
+    /// Chunking mode: from now on each round delivers the bytes written since the last
+    /// one cut at random points into several `data_received` calls (often of 1 to 4
+    /// bytes), and now and then keeps a random tail back to merge it with the next writes.
+    /// Adjacent writes are always merged. The cuts come from a xorshift generator seeded
+    /// with `seed`, so a failing seed reproduces; chunk boundaries carry no meaning on a
+    /// real connection either, and this makes framing bugs show in unit tests.
+    ///
+    /// ```
+    /// use torsion_testing::{AccumulatingProtocol, Pump};
+    /// use torsion_transport::Consumer;
+    ///
+    /// let (server, seen) = AccumulatingProtocol::new();
+    /// let (client, _) = AccumulatingProtocol::new();
+    /// let pump = Pump::new(Box::new(server), Box::new(client)).with_chunking(7);
+    /// pump.client().write(b"hello, ");
+    /// pump.client().write(b"world");
+    /// pump.flush();
+    /// assert_eq!(seen.data(), b"hello, world"); // same bytes, other chunks
+    /// ```
+    pub fn with_chunking(self, seed: u64) -> Self {
+        self.set_chunking(Some(seed));
+        self
+    }
+
+    /// Turn chunking mode on with a seed ([`with_chunking`](Self::with_chunking)), or
+    /// off with `None` (each round then delivers everything pending in one call).
+    pub fn set_chunking(&self, seed: Option<u64>) {
+        *self.chunking.borrow_mut() = seed.map(XorShift64::new);
     }
 
     /// The server's transport.
@@ -116,8 +212,8 @@ impl Pump {
         let mut progress = false;
         progress |= deliver_lost(&self.server);
         progress |= deliver_lost(&self.client);
-        progress |= transfer(&self.server, &self.client);
-        progress |= transfer(&self.client, &self.server);
+        progress |= self.transfer(&self.server, &self.client);
+        progress |= self.transfer(&self.client, &self.server);
         progress |= after_drain(&self.server, &self.client);
         progress |= after_drain(&self.client, &self.server);
         progress
@@ -152,6 +248,22 @@ impl Pump {
         match self.try_flush() {
             Ok(any) => any,
             Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+impl Pump {
+    fn transfer(&self, from: &LoopbackTransport, to: &LoopbackTransport) -> bool {
+        let rng = self.chunking.borrow().clone();
+        match rng {
+            None => transfer(from, to),
+            Some(mut rng) => {
+                let progress = transfer_chunked(from, to, &mut rng);
+                if let Some(r) = self.chunking.borrow_mut().as_mut() {
+                    *r = rng;
+                }
+                progress
+            }
         }
     }
 }
@@ -232,6 +344,74 @@ fn transfer(from: &LoopbackTransport, to: &LoopbackTransport) -> bool {
         fs.outgoing = data;
     }
     delivered
+}
+
+/// [`transfer`] in chunking mode: deliver a random prefix of the pending bytes (all of
+/// them most rounds) in random pieces, re-checking the receiver between pieces; what is
+/// not delivered goes back to the front of the sender's buffer.
+fn transfer_chunked(
+    from: &LoopbackTransport,
+    to: &LoopbackTransport,
+    rng: &mut XorShift64,
+) -> bool {
+    let pending = from.state.borrow().outgoing.len();
+    if pending == 0 {
+        return false;
+    }
+    // Hold a tail back now and then, to merge it with the next writes.
+    let budget = if pending > 1 && rng.one_in(3) {
+        rng.between_one_and(pending - 1)
+    } else {
+        pending
+    };
+    let mut delivered = 0;
+    let mut progress = false;
+    while delivered < budget {
+        let piece = rng.piece(budget - delivered);
+        let moved = {
+            let mut fs = from.state.borrow_mut();
+            let ts = to.state.borrow();
+            if fs.closed
+                || fs.outgoing.len() < piece
+                || ts.closed
+                || ts.disconnecting
+                || ts.read_closed
+                || ts.reading_paused
+            {
+                None
+            } else {
+                let rest = fs.outgoing.split_off(piece);
+                Some(std::mem::replace(&mut fs.outgoing, rest))
+            }
+        };
+        let Some(chunk) = moved else {
+            // The receiver stopped or closed: let the plain path apply its rules (drop,
+            // reset or wait) to whatever is left.
+            return transfer(from, to) || progress;
+        };
+        {
+            // Deliver `chunk` alone: park the rest so `transfer` moves exactly it.
+            let rest = std::mem::replace(&mut from.state.borrow_mut().outgoing, chunk);
+            let ok = transfer(from, to);
+            let mut fs = from.state.borrow_mut();
+            if fs.aborted || fs.closed {
+                // Aborted or closed during the callback: the rest is dropped with the buffer.
+                return true;
+            }
+            if ok {
+                // Anything written to `from` during `to`'s callback goes after the rest.
+                let written = std::mem::replace(&mut fs.outgoing, rest);
+                fs.outgoing.extend_from_slice(&written);
+            } else {
+                // Not delivered: `transfer` put the piece back; the rest follows it.
+                fs.outgoing.extend_from_slice(&rest);
+                return progress;
+            }
+        }
+        progress = true;
+        delivered += piece;
+    }
+    progress
 }
 
 enum Action {

@@ -350,4 +350,16 @@ impl Transport for StringTransport {
     fn peer(&self) -> Address {
         self.peer.clone()
     }
+
+    /// The test is the peer: bytes in [`value`](StringTransport::value) count as unsent
+    /// until the test takes them ([`clear`](StringTransport::clear) or
+    /// [`take_value`](StringTransport::take_value)), so a test plays a slow reader by not
+    /// taking them. Zero after `abort_connection`, as on a real transport.
+    fn unsent_bytes(&self) -> usize {
+        if self.disconnected.get() {
+            0
+        } else {
+            self.written.borrow().len()
+        }
+    }
 }

@@ -259,4 +259,9 @@ impl Transport for StringTransportWithDisconnection {
     fn peer(&self) -> Address {
         self.inner.peer()
     }
+
+    /// As [`StringTransport`]'s: what the test has not taken yet.
+    fn unsent_bytes(&self) -> usize {
+        self.inner.unsent_bytes()
+    }
 }

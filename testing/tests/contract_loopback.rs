@@ -13,6 +13,8 @@ use torsion_transport::{Consumer, Protocol, PushProducer, Transport};
 struct LoopbackHarness {
     pump: Option<Pump>,
     peer: Option<AccumulatingHandle>,
+    /// Run the pump in chunking mode with this seed.
+    chunking: Option<u64>,
 }
 
 impl LoopbackHarness {
@@ -32,7 +34,9 @@ impl ContractHarness for LoopbackHarness {
 
     fn connect(&mut self, protocol: Box<dyn Protocol>) {
         let (peer, handle) = AccumulatingProtocol::half_closeable();
-        self.pump = Some(Pump::new(protocol, Box::new(peer)));
+        let pump = Pump::new(protocol, Box::new(peer));
+        pump.set_chunking(self.chunking);
+        self.pump = Some(pump);
         self.peer = Some(handle);
     }
 
@@ -66,6 +70,16 @@ impl ContractHarness for LoopbackHarness {
 }
 
 torsion_testing::contract_suite!(LoopbackHarness::default());
+
+/// The same contract with the pump cutting every delivery at random points: chunking
+/// changes chunk boundaries, never what a transport promises.
+mod chunked {
+    use super::LoopbackHarness;
+    torsion_testing::contract_suite!(LoopbackHarness {
+        chunking: Some(0x5eed),
+        ..LoopbackHarness::default()
+    });
+}
 
 #[derive(Default)]
 struct ClockHarness {

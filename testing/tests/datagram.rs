@@ -224,3 +224,43 @@ fn o5_memory_reactor_records_listen_udp() {
     assert!(fake.deliver(b"hi", mem("c")));
     assert_eq!(fake.sent()[0].data, b"hi");
 }
+
+/// The fake plays by the same contract as the reactor's ports.
+struct FakeHarness {
+    port: Option<Rc<FakeDatagramTransport>>,
+}
+
+impl torsion_testing::contract::DatagramHarness for FakeHarness {
+    fn start(&mut self, protocol: Box<dyn DatagramProtocol>) -> Rc<dyn DatagramTransport> {
+        let port = FakeDatagramTransport::new(mem("me"));
+        port.start(protocol);
+        self.port = Some(port.clone());
+        port
+    }
+    fn peer_address(&mut self) -> Address {
+        mem("peer")
+    }
+    fn other_address(&mut self) -> Address {
+        mem("other")
+    }
+    fn peer_send(&mut self, data: &[u8]) {
+        assert!(self.port.as_ref().unwrap().deliver(data, mem("peer")));
+    }
+    fn peer_received(&mut self) -> Vec<Vec<u8>> {
+        let port = self.port.as_ref().unwrap();
+        let got = port
+            .sent()
+            .into_iter()
+            .filter(|d| d.to == mem("peer"))
+            .map(|d| d.data)
+            .collect();
+        port.clear();
+        got
+    }
+    fn step(&mut self) {}
+}
+
+#[test]
+fn o7_the_fake_keeps_the_datagram_contract() {
+    torsion_testing::contract::check_datagram_transport(&mut FakeHarness { port: None });
+}

@@ -264,3 +264,27 @@ fn o2_lose_connection_inside_a_test_driven_callback_waits_for_deliver_pending() 
     assert_eq!(log.borrow().len(), 2);
     assert!(t.connection_lost_delivered());
 }
+
+/// D9 on the fake: what the test has not taken counts as unsent; taking it (or clearing)
+/// empties the backlog; an abort drops it.
+#[test]
+fn d9_unsent_bytes_is_what_the_test_has_not_taken() {
+    let t = StringTransport::new();
+    assert_eq!(t.unsent_bytes(), 0);
+    t.write(b"hello");
+    t.write(b" world");
+    assert_eq!(t.unsent_bytes(), 11);
+    assert_eq!(t.take_value(), b"hello world");
+    assert_eq!(t.unsent_bytes(), 0);
+    t.write(b"again");
+    t.clear();
+    assert_eq!(t.unsent_bytes(), 0);
+    t.write(b"lost");
+    t.abort_connection();
+    assert_eq!(t.unsent_bytes(), 0, "an abort drops the backlog");
+    assert_eq!(
+        t.value(),
+        b"lost",
+        "the test can still see what was written"
+    );
+}

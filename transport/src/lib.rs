@@ -70,6 +70,7 @@
 //!     fn lose_write_connection(&self) {}
 //!     fn host(&self) -> Address { Address::Memory("host".into()) }
 //!     fn peer(&self) -> Address { Address::Memory("peer".into()) }
+//!     fn unsent_bytes(&self) -> usize { 0 } // everything is "sent" at once
 //! }
 //!
 //! let rec = Rc::new(Recorder::default());

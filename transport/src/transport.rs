@@ -165,6 +165,16 @@ pub trait Transport: Consumer + PushProducer {
     #[doc(alias = "getPeer")]
     fn peer(&self) -> Address;
 
+    /// Bytes written and not yet handed to the operating system (or, on a fake, to the
+    /// peer): the backlog a slow reader leaves behind. Zero once everything is sent, and
+    /// after `abort_connection` or the close (the buffer is dropped).
+    ///
+    /// Twisted has no equivalent. A broadcaster uses it to cut a client that does not keep
+    /// up instead of buffering for it without bound; a producer-driven writer does not need
+    /// it (CONTRACT D4 pauses the producer instead). Never calls back into the protocol
+    /// (CONTRACT D9).
+    fn unsent_bytes(&self) -> usize;
+
     /// The Unix-socket extras of this transport (descriptor passing, peer credentials;
     /// CONTRACT Q8, Q9): `Some` on a connected Unix stream socket, `None` (the default) on
     /// every other transport.

@@ -30,11 +30,13 @@ const BENCHES: &[(&str, Bench)] = &[
     ("B5", torsion_benches::timers::run),
     ("B6", torsion_benches::wake::run),
     ("B4", torsion_benches::tcp::run),
+    ("B9", torsion_benches::lines::run),
     ("B1", torsion_benches::spawn::run),
     ("B3", torsion_benches::pipes::run),
     ("B8", torsion_benches::memory::run),
     ("B7", torsion_benches::pty::run),
     ("B10", torsion_benches::tasks::run),
+    ("B11", torsion_benches::udp::run),
     ("B12", torsion_benches::multicore::run),
 ];
 

@@ -375,6 +375,11 @@ impl Transport for StandardIo {
     fn peer(&self) -> Address {
         Address::Process
     }
+
+    /// What the stdout writer has not handed to the OS yet (0 without a writer).
+    fn unsent_bytes(&self) -> usize {
+        self.writer().map_or(0, |w| w.file_descriptor().unsent())
+    }
 }
 
 impl StandardIo {

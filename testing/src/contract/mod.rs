@@ -68,12 +68,14 @@
 //! awaited instead of hanging. A harness's `step` must return in bounded time (a real
 //! reactor iterates with a short timeout).
 
+pub mod datagram;
 pub mod peer;
 mod probe;
 mod reentry;
 mod timer;
 mod transport;
 
+pub use datagram::{DatagramHarness, check_datagram_transport};
 pub use probe::{DataHook, LostHook, MadeHook, Probe, ProbeProducer, ProducerCall, ResumeHook};
 pub use reentry::*;
 pub use timer::*;

@@ -257,6 +257,59 @@ pub fn d4_streaming_producer_paused_inside_write_and_resumed_on_drain<
     t.unregister_producer();
 }
 
+/// D9: nothing written, nothing unsent; once the peer has
+/// received every byte, the count is back to zero.
+pub fn d9_unsent_bytes_zero_once_sent<H: ContractHarness + ?Sized>(h: &mut H) {
+    let (_probe, t) = connect(h, Probe::plain());
+    assert_eq!(t.unsent_bytes(), 0, "unsent_bytes: nothing was written");
+    t.write(b"hello");
+    assert!(
+        t.unsent_bytes() <= 5,
+        "unsent_bytes: never more than was written (got {})",
+        t.unsent_bytes()
+    );
+    assert_eq!(collect_bytes(h, "unsent_bytes: the write", 5), b"hello");
+    run_until(
+        h,
+        "unsent_bytes: zero after the peer got it all",
+        DEFAULT_MAX_STEPS,
+        |_| t.unsent_bytes() == 0,
+    );
+}
+
+/// D9: while the peer does not read, the count is the
+/// backlog (above zero once a streaming producer is paused, never more than was
+/// written); it falls to zero when the peer reads everything.
+pub fn d9_unsent_bytes_counts_the_backlog<H: ContractHarness + ?Sized>(h: &mut H) {
+    if !h.claims().flow_control {
+        return skip("D9 unsent_bytes", "flow_control");
+    }
+    let (_probe, t) = connect(h, Probe::plain());
+    h.set_peer_reading(false);
+    let producer = ProbeProducer::new();
+    if let Err(e) = t.register_producer(Producer::Push(producer.clone())) {
+        panic!("D9: register_producer failed: {e}");
+    }
+    let written = fill_until_paused(h, &t, &producer);
+    let backlog = t.unsent_bytes();
+    assert!(
+        backlog > 0 && backlog <= written,
+        "unsent_bytes: the backlog of a full buffer is in 1..={written}, got {backlog}"
+    );
+    t.unregister_producer();
+    h.set_peer_reading(true);
+    let mut got = 0;
+    run_until(
+        h,
+        "unsent_bytes: the backlog to drain to zero",
+        BULK_STEPS,
+        |h| {
+            got += h.peer_received().len();
+            got == written && t.unsent_bytes() == 0
+        },
+    );
+}
+
 /// D5: `lose_connection` stops reading at once: data the peer sent is never delivered.
 pub fn d5_lose_connection_stops_reading_at_once<H: ContractHarness + ?Sized>(h: &mut H) {
     let (probe, t) = connect(h, Probe::plain());
@@ -664,6 +717,7 @@ macro_rules! contract_suite {
             d1_write_after_lose_connection_is_flushed,
             d1_write_after_connection_lost_is_ignored,
             d1_empty_write_does_nothing,
+            d9_unsent_bytes_zero_once_sent,
             d2_write_sequence_sends_chunks_in_order,
             d3_lose_connection_completes_after_full_drain,
             d5_lose_connection_stops_reading_at_once,
@@ -680,6 +734,7 @@ macro_rules! contract_suite {
         );
         $crate::contract_suite!(@claimed $harness; $flow; flow_control;
             d4_streaming_producer_paused_inside_write_and_resumed_on_drain,
+            d9_unsent_bytes_counts_the_backlog,
             e3_push_producer_writing_from_resume_is_paused_again,
             e4_unregister_resets_paused_flag,
         );

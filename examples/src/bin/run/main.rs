@@ -33,6 +33,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use clap::Parser;
+use torsion::utils::{DEFAULT_KILL_GRACE, KillTimer, kill_after};
 use torsion_process::{Process, ProcessBuilderExt, StandardIo, StdoutWriter};
 use torsion_reactor::Reactor;
 use torsion_transport::{
@@ -151,23 +152,22 @@ fn run(args: args::Args) -> Result<ExitCode, Box<dyn Error>> {
             let _ = p.signal_process(sig);
         })?;
     }
-    let timed_out = Rc::new(Cell::new(false));
-    if let Some(secs) = args.timeout {
-        let (p, t, r) = (process.clone(), timed_out.clone(), reactor.clone());
-        reactor.call_later(Duration::from_secs_f64(secs), move || {
-            t.set(true);
-            let _ = p.signal_process(Signal::Term);
-            r.call_later(Duration::from_secs(2), move || {
-                let _ = p.signal_process(Signal::Kill);
-            });
-        });
-    }
+    // --timeout: SIGTERM, SIGKILL two seconds later (the toolkit's escalation, as
+    // `timeout -k 2 S`).
+    let killer = args.timeout.map(|secs| {
+        let after = Duration::from_secs_f64(secs);
+        kill_after(&reactor, process.clone(), after, DEFAULT_KILL_GRACE)
+    });
     reactor.run()?;
     if let Some(guard) = raw_mode.as_mut() {
         guard.restore()?;
     }
+    let timed_out = killer.as_ref().is_some_and(KillTimer::timed_out);
+    if let Some(k) = &killer {
+        k.cancel();
+    }
     let status = match code.get() {
-        _ if timed_out.get() => 124,
+        _ if timed_out => 124,
         Some(reason) => reason.shell_code(),
         None => 1,
     };

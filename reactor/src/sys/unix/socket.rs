@@ -148,19 +148,7 @@ fn address_of(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> Address
             // SAFETY: the family says the storage holds a sockaddr_un (storage is larger).
             let sun =
                 unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
-            let offset = mem::size_of::<libc::sa_family_t>()
-                + if cfg!(any(
-                    target_os = "macos",
-                    target_os = "ios",
-                    target_os = "freebsd",
-                    target_os = "openbsd",
-                    target_os = "netbsd",
-                    target_os = "dragonfly"
-                )) {
-                    1
-                } else {
-                    0
-                };
+            let offset = mem::offset_of!(libc::sockaddr_un, sun_path);
             let path_len = len.saturating_sub(offset).min(sun.sun_path.len());
             let bytes: Vec<u8> = sun.sun_path[..path_len].iter().map(|&c| c as u8).collect();
             // Unnamed (no bytes) and abstract (leading NUL) sockets have no path.
@@ -373,7 +361,8 @@ pub(crate) fn send_with_fds(
     bufs: &[IoSlice<'_>],
     fds: &[OwnedFd],
 ) -> io::Result<usize> {
-    let mut control = vec![0u8; cmsg_space(fds.len()).max(1)];
+    // u64 elements keep the control buffer aligned for cmsghdr.
+    let mut control = vec![0u64; cmsg_space(fds.len()).div_ceil(8).max(1)];
     // SAFETY: an all-zero msghdr is valid.
     let mut msg: libc::msghdr = unsafe { mem::zeroed() };
     msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
