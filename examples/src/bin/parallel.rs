@@ -8,13 +8,13 @@
 //! ls *.txt | cargo run -p torsion-examples --bin parallel -- --timeout 0.5 -- gzip -k
 //! ```
 //!
-//! Every `{}` in ARGS is replaced by the line; with no `{}`, the line is appended as the
-//! last argument. At most `-j N` jobs run at once (default: the number of CPUs). Each
-//! job's stdout and stderr are printed, in input order, as soon as the jobs before it are
-//! done. `--timeout SECS` (fractions allowed) sends a job TERM, then KILL a second later,
-//! and counts it as failed. The exit code is the number of failed jobs (101 when over
-//! 100); a program that cannot be run is a failed job with a message naming it. Bad
-//! arguments print the usage and exit 2.
+//! Every `{}` in ARGS is replaced by the line (stdin is read whole first); with no `{}`,
+//! the line is appended. At most `-j N` jobs run at once (default: the number of CPUs).
+//! Each job's stdout and stderr are printed in input order, as soon as the jobs before it
+//! are done. `--timeout SECS` (fractions allowed) sends TERM, then KILL a second later,
+//! and counts the job as failed. The exit code is the number of failed jobs (101 when
+//! over 100); a program that cannot be run is a failed job with a message naming it.
+//! Bad arguments are an error, exit code 2.
 
 use std::cell::{Cell, RefCell};
 use std::error::Error;
