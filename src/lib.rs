@@ -11,6 +11,9 @@
 //!   mode for our own terminal, a master as a transport.
 //! - [`process`]: every child — pipes or a PTY as the builder says, reaping without
 //!   zombies, `StandardIo`.
+//! - [`net`]: async/await on the loop — `Reactor::spawn_local`/`block_on`, TCP and Unix
+//!   streams, processes and time as futures (feature `futures-io` for the `futures-io`
+//!   traits); the async guide is in its docs.
 //! - [`testing`] (feature `testing`): fake transports, `Clock`, `MemoryReactor`, the
 //!   loopback pump and the shared contract suite.
 //! - `tls` (feature `tls`): TLS on rustls over any transport, STARTTLS.
@@ -54,6 +57,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+#[doc(inline)]
+pub use torsion_net as net;
 #[doc(inline)]
 pub use torsion_process as process;
 #[doc(inline)]
@@ -99,6 +104,10 @@ pub mod prelude {
     pub use torsion_toolkit::task::LoopingCall;
     pub use torsion_toolkit::utils::{OutputRequest, ProcessOutputError};
     pub use torsion_transport::defer::{Deferred, Failure};
+    // async/await (torsion::net): the extension traits the async methods need.
+    pub use torsion_net::{
+        DeferredFromFuture, JoinError, JoinHandle, ProcessBuilderAsync, ReactorTimeExt,
+    };
     pub use torsion_transport::{
         Address, ChildFd, ClientFactory, Connector, Consumer, DelayedCall, ExitReason, Factory,
         HalfCloseableProtocol, ListeningPort, ProcessBuilder, ProcessError, ProcessProtocol,

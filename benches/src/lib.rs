@@ -13,8 +13,8 @@
 //! - [`report`] and `chart`: the Markdown report and the plotters SVG charts.
 //! - [`twisted`]: the Python venv and the scripts in `benches/python/`.
 //! - One module per benchmark: `spawn` (B1, B2), `pipes` (B3), `tcp` (B4),
-//!   [`timers`] (B5), `wake` (B6), `pty` (B7), `memory` (B8), `lines` (B9), `udp` (B11), `tls` (B13). The unlinked
-//!   ones need the
+//!   [`timers`] (B5), `wake` (B6), `pty` (B7), `memory` (B8), `lines` (B9), `tasks` (B10:
+//!   async), `udp` (B11), `tls` (B13). The unlinked ones need the
 //!   `compare` feature (below), so a link to them would break the default docs.
 //!
 //! # Features
@@ -47,6 +47,8 @@ pub mod rawproc;
 pub mod report;
 #[cfg(feature = "compare")]
 pub mod spawn;
+#[cfg(feature = "compare")]
+pub mod tasks;
 #[cfg(feature = "compare")]
 pub mod tcp;
 pub mod timers;

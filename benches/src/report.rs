@@ -117,6 +117,18 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
              before. Shared I/O buffers (the reactor's read buffer) exist before and are not \
              counted; write buffers are empty when idle.",
         ),
+        "B10" => (
+            "async/await (torsion::net)",
+            "Task ping-pong: a task spawns a ponger, hands it a reply sender through a oneshot \
+             (one hand-written single-threaded oneshot shared by both contenders) and awaits \
+             the answer; round trips per second. Sleepers: 100k tasks each sleeping a \
+             pseudo-random 0–100 ms (the same sequence for both), spawned then all awaited; \
+             tasks per second of the whole run. torsion: `Reactor::spawn_local` + \
+             `block_on`, `Reactor::sleep`; tokio: `LocalSet::spawn_local` on a current-thread \
+             runtime, `tokio::time::sleep`. TCP echo: B4's load client against a server \
+             written with `torsion::net` (`TcpListener::accept`, a task per connection doing \
+             `read` + `write_all`), tokio streams, and B4's callback echo.",
+        ),
         "B11" => (
             "UDP echo over loopback",
             "An echo server on a thread of this process; the client, a blocking std \
@@ -170,6 +182,15 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
 /// this VM, so `perf stat -e instructions` reports "not supported").
 pub fn analysis(bench: &str) -> Option<&'static str> {
     Some(match bench {
+        "B10" => {
+            "Sleepers: `perf record` shows the time in cache misses on per-task state spread \
+             over separate allocations (the task slot, the `Arc` waker, the boxed future, the \
+             sleep's shared state, the timer's closure: tokio has one task cell) and in the \
+             timer heap's sift at 100k timers (tokio uses a wheel). One allocation per task \
+             needs a raw-waker task cell (unsafe, to be fenced in a `sys`-style module) and \
+             a timer wheel in `torsion-transport`: not done in this issue. The echo varies \
+             ±30% per round on this loaded machine; its ratios straddle 1.0."
+        }
         "B5" => {
             "After the indexed-heap rewrite (an 8-ary heap over a slab: cancel removes at once, \
              reset moves in place, one allocation per call) torsion is within the raw goal. \

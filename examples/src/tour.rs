@@ -1,5 +1,6 @@
-//! The tour's protocols: an echo server with flow control that answers a half-close, and
-//! a client that streams a pattern through it and checks the echo byte for byte. The
+//! The tour's protocols: a framed echo server (a header line, then raw mode) with flow
+//! control that answers a half-close with a line, and a client that streams a pattern
+//! through it and checks the echo byte for byte. The
 //! client's end completes a [`Deferred`], which is how the tour learns it is over.
 
 use std::cell::{Cell, RefCell};
@@ -7,6 +8,7 @@ use std::fmt;
 use std::rc::{Rc, Weak};
 use std::time::{Duration, Instant};
 
+use torsion::framing::{LineControl, LineHandler, LineReceiver};
 use torsion::prelude::*;
 
 /// How much the client streams.
@@ -19,45 +21,47 @@ pub fn pattern(pos: usize, len: usize) -> Vec<u8> {
     (pos..pos + len).map(|i| (i % 251) as u8).collect()
 }
 
-/// Echoes with flow control; when the client half-closes, reports and closes.
-#[derive(Default)]
-pub struct Server {
-    t: Option<Rc<dyn Transport>>,
+/// The header the client sends before its stream (a line, then raw bytes).
+pub const HEADER: &[u8] = b"STREAM";
+
+/// A framed echo server ([`LineReceiver`]): it reads one header line, switches to raw
+/// mode in the middle of the chunk that carried it (the rest of the chunk arrives raw),
+/// echoes with flow control, and when the client half-closes, answers with a line and
+/// closes.
+pub fn server() -> Box<dyn Protocol> {
+    Box::new(LineReceiver::new(Server::default()))
+}
+
+#[derive(Debug, Default)]
+struct Server {
     bytes: usize,
 }
 
-impl Protocol for Server {
-    fn connection_made(&mut self, t: Rc<dyn Transport>) {
-        let me: Rc<dyn PushProducer> = t.clone();
-        let _ = t.register_producer(Producer::Push(me));
-        self.t = Some(t);
+impl LineHandler for Server {
+    fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
+        // The transport is its own producer: a full write buffer pauses our reading.
+        let t = ctl.transport();
+        let _ = t.register_producer(Producer::Push(t.clone()));
     }
-    fn data_received(&mut self, data: &[u8]) {
+    fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
+        if line == HEADER {
+            ctl.set_raw_mode();
+        } else {
+            ctl.send_line(b"unknown header");
+            ctl.lose_connection();
+        }
+    }
+    fn raw_data_received(&mut self, data: &[u8], ctl: &mut LineControl<'_>) {
         self.bytes += data.len();
-        if let Some(t) = &self.t {
-            t.write(data);
-        }
+        ctl.write(data);
     }
-    fn as_half_closeable(&mut self) -> Option<&mut dyn HalfCloseableProtocol> {
-        Some(self)
+    fn half_closeable(&self) -> bool {
+        true
     }
-}
-
-impl HalfCloseableProtocol for Server {
-    fn read_connection_lost(&mut self) {
-        if let Some(t) = &self.t {
-            t.unregister_producer();
-            t.write(format!("|server read {} bytes", self.bytes).as_bytes());
-            t.lose_connection();
-        }
-    }
-}
-
-impl fmt::Debug for Server {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Server")
-            .field("bytes", &self.bytes)
-            .finish()
+    fn read_connection_lost(&mut self, ctl: &mut LineControl<'_>) {
+        ctl.transport().unregister_producer();
+        ctl.send_line(format!("|server read {} bytes", self.bytes).as_bytes());
+        ctl.lose_connection();
     }
 }
 
@@ -111,6 +115,15 @@ impl Tour {
         let Some(t) = self.t.borrow().clone() else {
             return;
         };
+        if self.sent.get() == 0 && !self.paused.get() {
+            // The header and the first chunk go out in one write: the server switches
+            // to raw mode in the middle of what it receives.
+            let mut first = [HEADER, b"\r\n"].concat();
+            let n = CHUNK.min(TOTAL);
+            first.extend_from_slice(&pattern(0, n));
+            self.sent.set(n);
+            t.write(&first);
+        }
         while !self.paused.get() && self.sent.get() < TOTAL {
             let n = CHUNK.min(TOTAL - self.sent.get());
             let chunk = pattern(self.sent.get(), n);

@@ -72,6 +72,7 @@ pub mod connector;
 pub mod datagram;
 pub mod error;
 pub mod events;
+pub mod executor;
 pub mod fdesc;
 #[cfg(unix)]
 mod passfd;
@@ -102,6 +103,7 @@ pub use connector::{ConnectingStream, StreamConnector};
 pub use datagram::{DATAGRAM_BUDGET, DatagramPort, UdpPort, UnixDatagramPort};
 pub use error::{AdoptError, ReactorError, ReactorGone};
 pub use events::{Event, Phase, TriggerId};
+pub use executor::{JoinError, JoinHandle};
 pub use fdesc::{FileDescriptor, WriteOutcome, WriteSink, WriteStep};
 pub use mio::Token;
 pub use port::{Configure, Port, StreamListener};

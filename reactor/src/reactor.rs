@@ -84,6 +84,8 @@ pub(crate) struct Inner {
     pub(crate) shutdown_grace: Cell<Duration>,
     pub(crate) holds: Rc<Cell<usize>>,
     extensions: RefCell<Vec<Rc<dyn Any>>>,
+    /// Tasks of `spawn_local` (the async issue; `crate::executor`).
+    pub(crate) executor: Rc<crate::executor::Executor>,
 }
 
 /// A single-threaded, Twisted-style reactor on mio.
@@ -166,6 +168,7 @@ impl Reactor {
         let origin = Instant::now();
         let timers = TimerQueue::new(Rc::new(move || origin.elapsed()));
         let holds = Rc::new(Cell::new(0));
+        let executor = Rc::new(crate::executor::Executor::new(Some(thread.clone())));
         Ok(Reactor {
             inner: Rc::new(Inner {
                 poll: RefCell::new(poll),
@@ -190,6 +193,7 @@ impl Reactor {
                 shutdown_grace: Cell::new(Duration::from_secs(5)),
                 holds,
                 extensions: RefCell::new(Vec::new()),
+                executor,
             }),
         })
     }
@@ -538,10 +542,7 @@ impl Reactor {
         // the next iteration, which then does not block.
         defer::run_soon_batch();
 
-        let immediate = defer::has_soon()
-            || !self.inner.pending.borrow().is_empty()
-            || !self.inner.deferred.borrow().is_empty()
-            || self.inner.thread.has_queued()
+        let immediate = self.has_immediate_work()
             || self.inner.stop_requested.get()
             || self.inner.crash_requested.get();
         let timeout = if immediate {
@@ -644,9 +645,22 @@ impl Reactor {
                 self.disconnect(token, &sel, reason, false);
             }
         }
+        // Tasks woken so far (by I/O, timers, threads, continuations) run here, once per
+        // iteration, under their budget (CONTRACT P4).
+        self.run_tasks();
         // What this iteration's callbacks completed continues now, not after a poll.
         defer::run_soon_batch();
         self.inner.in_iteration.set(false);
+    }
+
+    /// Work is waiting that no poll event announces: the loop (or a host loop, through
+    /// `next_timeout`) must not block.
+    pub(crate) fn has_immediate_work(&self) -> bool {
+        defer::has_soon()
+            || self.inner.executor.has_ready()
+            || !self.inner.pending.borrow().is_empty()
+            || !self.inner.deferred.borrow().is_empty()
+            || self.inner.thread.has_queued()
     }
 }
 

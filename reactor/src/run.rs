@@ -217,7 +217,7 @@ impl Reactor {
         ids
     }
 
-    fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.inner.state.set(RunState::Stopping);
         self.fire_system_event_phase(Event::Shutdown, Phase::Before);
         let deadline = self.now() + self.inner.shutdown_grace.get();
@@ -236,6 +236,8 @@ impl Reactor {
             self.iteration(Some(deadline - now));
         }
         self.inner.deferred.borrow_mut().clear();
+        // Pending tasks are dropped (their destructors run) before the transports go.
+        self.drop_tasks();
         for sel in self.remove_all() {
             catch_panic("connection_lost at shutdown", || {
                 sel.connection_lost(Reason::lost_because("the reactor shut down"))

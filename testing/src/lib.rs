@@ -194,3 +194,6 @@ pub use memory_reactor::{
 pub use pump::{MAX_FLUSH_ROUNDS, Pump, connect, connect_chunked, connected_server_and_client};
 pub use string_transport::{ProducerState, StringTransport};
 pub use string_transport_with_disconnection::{SharedProtocol, StringTransportWithDisconnection};
+/// Runs async code under [`Clock`] or [`MemoryReactor`] with no real waiting: spawn tasks,
+/// `run_until_stalled()`, advance the clock, run again (the async issue).
+pub use torsion_reactor::executor::LocalExecutor;

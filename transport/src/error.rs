@@ -48,6 +48,10 @@ pub enum ReactorStateError {
     UnknownTrigger,
     /// `run_until` reached its deadline before the condition held.
     TimedOut,
+    /// `block_on`: the reactor was stopped (and shut down) before the future completed.
+    Stopped,
+    /// `block_on`: the reactor was crashed before the future completed.
+    Crashed,
 }
 
 impl fmt::Display for ReactorStateError {
@@ -64,6 +68,12 @@ impl fmt::Display for ReactorStateError {
                 "no such system event trigger (it was removed or has already run)"
             }
             ReactorStateError::TimedOut => "the condition did not hold before the deadline",
+            ReactorStateError::Stopped => {
+                "the reactor was stopped before the future completed; the future was dropped"
+            }
+            ReactorStateError::Crashed => {
+                "the reactor was crashed before the future completed; the future was dropped"
+            }
         })
     }
 }

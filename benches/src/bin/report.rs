@@ -35,6 +35,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("B3", torsion_benches::pipes::run),
     ("B8", torsion_benches::memory::run),
     ("B7", torsion_benches::pty::run),
+    ("B10", torsion_benches::tasks::run),
     ("B11", torsion_benches::udp::run),
     ("B12", torsion_benches::multicore::run),
     ("B13", torsion_benches::tls::run),

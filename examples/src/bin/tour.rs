@@ -1,5 +1,5 @@
-//! tour: a walk through torsion on one reactor, in well under a second — a TCP echo
-//! server, a client streaming 8 MiB under flow control, a half-close, timers, a
+//! tour: a walk through torsion on one reactor, in well under a second — a framed TCP
+//! echo server (`LineReceiver`), a client streaming 8 MiB under flow control, a half-close, timers, a
 //! `LoopingCall`, and `Deferred`s that gather the results and stop the reactor.
 //!
 //! Run it: `cargo run -p torsion-examples --bin tour` (exits 0, prints what happened and
@@ -15,11 +15,11 @@ use clap::Parser;
 use torsion::defer::gather;
 use torsion::prelude::*;
 use torsion::reactor::Reactor;
-use torsion_examples::tour::{CHUNK, Server, TOTAL, Tour};
+use torsion_examples::tour::{CHUNK, TOTAL, Tour, server};
 
 /// A walk through torsion on one reactor.
 ///
-/// A TCP echo server, a client streaming 8 MiB under flow control, a half-close, timers,
+/// A framed TCP echo server, a client streaming 8 MiB under flow control, a half-close, timers,
 /// a LoopingCall, and Deferreds that gather the results and stop the reactor. Takes no
 /// arguments; prints each check, then what to read next.
 #[derive(Debug, Parser)]
@@ -29,10 +29,12 @@ struct Args {}
 const READ_NEXT: &str = "\
 read next:
   README.md                          the two commands, a protocol in 20 lines, the crate map
+  docs/guides/writing-a-protocol.md  framing (LineReceiver and friends), flow control, testing
   docs/guides/getting-results-out.md Deferreds, timeouts, LoopingCall, a child's output
+  docs/guides/writing-a-daemon.md    endpoints, systemd activation and readiness, workers
   docs/ARCHITECTURE.md               how torsion is built: crates, the loop, processes
   docs/CONTRACT.md                   what torsion promises, item by item (tests are named after them)
-  examples/src/bin/                  echo-server, inetd, run: real programs (each takes --help)
+  examples/src/bin/                  chat-server, echo-server, netcat, run, parallel...: real programs
   cargo doc --open -p torsion        the API, each crate opening with a runnable example";
 
 fn tour() -> Result<(), String> {
@@ -42,10 +44,7 @@ fn tour() -> Result<(), String> {
 
     // 1. A server on a free port, and a client streaming 8 MiB through it.
     let port = reactor
-        .listen_tcp(
-            ([127, 0, 0, 1], 0).into(),
-            factory_fn(|_| Box::<Server>::default()),
-        )
+        .listen_tcp(([127, 0, 0, 1], 0).into(), factory_fn(|_| server()))
         .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
     let addr = port.host().socket_addr().ok_or("no TCP address")?;
     reactor.connect_tcp(addr, tour.clone(), Some(Duration::from_secs(1)));
@@ -124,8 +123,8 @@ fn tour() -> Result<(), String> {
             "half-close: our write side shut down".into(),
         ),
         (
-            tail == format!("|server read {TOTAL} bytes"),
-            format!("server saw EOF, then answered {tail:?}"),
+            tail == format!("|server read {TOTAL} bytes\r\n"),
+            format!("framing: a header line, then raw mode; at EOF the line {tail:?}"),
         ),
         (
             true,
