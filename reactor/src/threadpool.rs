@@ -308,7 +308,27 @@ impl Reactor {
         self.extension(ThreadPool::new).handles.borrow().len()
     }
 
-    /// Resolve `host` to its addresses with `port` (Twisted's `resolve`, through the
+    /// Resolve `host` to its IP addresses, in the resolver's order without repeats
+    /// (Twisted's `reactor.resolve`, which gives the first; here all of them, so a client
+    /// can try each). A numeric address is answered at once; a name is looked up on the
+    /// pool. See [`resolve_addrs`](Self::resolve_addrs) for socket addresses with a port.
+    ///
+    /// # Errors
+    ///
+    /// The `Deferred` fails as [`resolve_addrs`](Self::resolve_addrs) does.
+    pub fn resolve(&self, host: &str) -> Deferred<Vec<IpAddr>> {
+        self.resolve_addrs(host, 0).add_callback(|addrs| {
+            let mut ips: Vec<IpAddr> = Vec::with_capacity(addrs.len());
+            for a in addrs {
+                if !ips.contains(&a.ip()) {
+                    ips.push(a.ip());
+                }
+            }
+            ips
+        })
+    }
+
+    /// Resolve `host` to its socket addresses with `port` (Twisted's `resolve`, through the
     /// system resolver: `getaddrinfo` via std's `ToSocketAddrs`; CONTRACT Q7). A numeric
     /// IPv4 or IPv6 address (brackets allowed) is answered at once, without a thread; a
     /// name is looked up on the pool.
@@ -318,7 +338,7 @@ impl Reactor {
     /// The `Deferred` fails with the resolver's error (an `io::Error` inside the
     /// [`Failure`]), or a `NotFound` one when the name has no addresses.
     #[doc(alias = "getHostByName")]
-    pub fn resolve(&self, host: &str, port: u16) -> Deferred<Vec<SocketAddr>> {
+    pub fn resolve_addrs(&self, host: &str, port: u16) -> Deferred<Vec<SocketAddr>> {
         let bare = host
             .strip_prefix('[')
             .and_then(|h| h.strip_suffix(']'))

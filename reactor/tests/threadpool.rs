@@ -150,9 +150,9 @@ fn q6_dropping_the_reactor_joins_the_threads() {
 #[test]
 fn q7_resolve_a_numeric_address_without_a_thread() {
     let reactor = Reactor::new().unwrap();
-    let d = reactor.resolve("127.0.0.1", 80);
+    let d = reactor.resolve_addrs("127.0.0.1", 80);
     assert!(d.is_called());
-    let v6 = watch(reactor.resolve("[::1]", 443));
+    let v6 = watch(reactor.resolve_addrs("[::1]", 443));
     let v4 = watch(d);
     torsion_transport::defer::run_soon();
     assert_eq!(
@@ -169,7 +169,7 @@ fn q7_resolve_a_numeric_address_without_a_thread() {
 #[test]
 fn q7_resolve_localhost() {
     let reactor = Reactor::new().unwrap();
-    let got = watch(reactor.resolve("localhost", 8080));
+    let got = watch(reactor.resolve_addrs("localhost", 8080));
     reactor
         .run_until(|| got.borrow().is_some(), DEADLINE)
         .unwrap();
@@ -180,5 +180,30 @@ fn q7_resolve_localhost() {
             .iter()
             .all(|a| a.ip().is_loopback() && a.port() == 8080),
         "{addrs:?}"
+    );
+}
+
+#[test]
+fn q7_resolve_a_host_gives_its_ip_addresses_once_each() {
+    let reactor = Reactor::new().unwrap();
+    let got = watch(reactor.resolve("localhost"));
+    reactor
+        .run_until(|| got.borrow().is_some(), DEADLINE)
+        .unwrap();
+    let ips = got.borrow_mut().take().unwrap().unwrap();
+    assert!(
+        !ips.is_empty() && ips.iter().all(IpAddr::is_loopback),
+        "{ips:?}"
+    );
+    let mut unique = ips.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ips.len(), "no address twice: {ips:?}");
+
+    let numeric = watch(reactor.resolve("::1"));
+    torsion_transport::defer::run_soon();
+    assert_eq!(
+        numeric.borrow_mut().take().unwrap().unwrap(),
+        vec![IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)]
     );
 }

@@ -252,7 +252,7 @@ impl HostnameEndpoint {
             Err(_) => {
                 let host = self.host.clone();
                 reactor
-                    .resolve(&self.host, self.port)
+                    .resolve_addrs(&self.host, self.port)
                     .add_errback(move |f| {
                         Err(Failure::new(ConnectError::Resolve {
                             host,

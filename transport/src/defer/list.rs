@@ -75,6 +75,20 @@ pub fn deferred_list<T: 'static>(ds: Vec<Deferred<T>>) -> Deferred<Vec<Result<T,
     })
 }
 
+/// Twisted's `DeferredList(deferreds, consumeErrors=True)` spelled as a constructor:
+/// `DeferredList::new(ds)` is [`deferred_list`]`(ds)`.
+#[derive(Debug)]
+pub struct DeferredList(());
+
+impl DeferredList {
+    /// [`deferred_list`]: every outcome, in the order given, once all have one.
+    // Twisted's `DeferredList(...)` is a constructor call that gives a Deferred.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new<T: 'static>(ds: Vec<Deferred<T>>) -> Deferred<Vec<Result<T, Failure>>> {
+        deferred_list(ds)
+    }
+}
+
 /// Every value, in the order given; the first failure fails the whole (the later failures
 /// are consumed, not logged). Twisted's `gatherResults(consumeErrors=True)`. Cancelling it
 /// cancels each member.

@@ -59,7 +59,7 @@ mod list;
 pub mod soon;
 
 pub use failure::Failure;
-pub use list::{deferred_list, gather, race};
+pub use list::{DeferredList, deferred_list, gather, race};
 pub use soon::{call_soon, has_soon, run_soon, run_soon_batch};
 
 /// A `Deferred` already has its result: the second `callback`/`errback` (CONTRACT P2).
@@ -461,6 +461,17 @@ impl<T: 'static> Deferred<T> {
             }
         }
     }
+}
+
+/// [`Deferred::add_timeout`] as a function: `d` fails with [`Failure::TimedOut`] unless it
+/// has a result within `timeout` on `reactor`'s clock (Twisted's `addTimeout`).
+#[doc(alias = "addTimeout")]
+pub fn add_timeout<T: 'static>(
+    reactor: &(impl ReactorTime + ?Sized),
+    d: Deferred<T>,
+    timeout: Duration,
+) -> Deferred<T> {
+    d.add_timeout(reactor, timeout)
 }
 
 /// Awaiting a Deferred takes its result (DESIGN rule 6). Completion wakes the task; the

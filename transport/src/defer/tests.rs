@@ -217,6 +217,20 @@ fn add_timeout_fails_with_timed_out_and_runs_the_canceller() {
 }
 
 #[test]
+fn the_add_timeout_function_and_deferred_list_constructor_are_the_methods() {
+    let clock = TestClock::new();
+    let d: Deferred<u32> = Deferred::new();
+    let out = sink(add_timeout(&clock, d.clone(), Duration::from_secs(1)));
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(failure(&out).as_deref(), Some("TimedOut(1s)"));
+
+    let a = Deferred::succeed(1u8);
+    let list = sink(DeferredList::new(vec![a]));
+    run_soon();
+    assert!(matches!(list.borrow().as_ref(), Some(Ok(v)) if v.len() == 1));
+}
+
+#[test]
 fn a_result_in_time_cancels_the_timeout() {
     let clock = TestClock::new();
     let d: Deferred<u32> = Deferred::new();
