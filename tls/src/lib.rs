@@ -10,8 +10,8 @@
 //!   (the system's roots by default or given [`TrustRoots`], the server name for SNI and
 //!   verification, ALPN, an optional client certificate).
 //! - [`TlsServerFactory`] / [`TlsClientFactory`] wrap a user factory.
-//! - `endpoints` (feature `endpoints`, default, Unix): the `ssl:` server and `tls:` client
-//!   endpoint strings for `torsion::endpoints`, after `endpoints::register()`.
+//! - With torsion's `tls` feature, `torsion::endpoints` understands the `ssl:` server and
+//!   `tls:` client endpoint strings (`torsion_daemon::endpoints::tls`).
 //! - [`TlsControl::start_tls`] switches a plaintext connection to TLS, keeping the
 //!   protocol (STARTTLS).
 //! - Failures are values: a failed handshake, a bad certificate or garbage from the peer
@@ -65,8 +65,6 @@
 
 pub mod config;
 pub mod control;
-#[cfg(all(unix, feature = "endpoints"))]
-pub mod endpoints;
 pub mod error;
 pub mod factory;
 pub mod protocol;

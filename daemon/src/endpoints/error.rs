@@ -75,7 +75,7 @@ impl fmt::Display for ParseProblem {
             {
                 write!(
                     f,
-                    "unknown endpoint type \"{t}\": TLS endpoints are not available in this build"
+                    "unknown endpoint type \"{t}\": TLS endpoints are not available in this build (torsion's `tls` feature is off)"
                 )
             }
             ParseProblem::UnknownType(t) => write!(f, "unknown endpoint type \"{t}\""),

@@ -85,6 +85,8 @@ mod error;
 mod fields;
 mod plugin;
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::rc::Rc;
 

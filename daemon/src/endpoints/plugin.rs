@@ -1,5 +1,5 @@
-//! The extension point for endpoint types this crate does not build in: the TLS feature
-//! registers `ssl:` and `tls:` here.
+//! The extension point for endpoint types this crate does not build in (TLS's `ssl:` and
+//! `tls:`, with feature `tls`, sit in the same tables).
 //!
 //! A plugin is an object with a prefix (the type name before the first `:`). When a
 //! description's type is none of the built-in ones (`tcp`, `tcp6`, `unix`, `systemd`,
@@ -124,6 +124,7 @@ const CLIENT_BUILTIN: &[&str] = &["tcp", "unix"];
 ///
 /// [`PrefixTaken`] if the prefix is built in or registered already.
 pub fn register_server_plugin(plugin: Arc<dyn ServerPlugin>) -> Result<(), PrefixTaken> {
+    ensure_builtin();
     let prefix = plugin.prefix().to_ascii_lowercase();
     let mut list = SERVER_PLUGINS
         .write()
@@ -145,6 +146,7 @@ pub fn register_server_plugin(plugin: Arc<dyn ServerPlugin>) -> Result<(), Prefi
 ///
 /// [`PrefixTaken`] if the prefix is built in or registered already.
 pub fn register_client_plugin(plugin: Arc<dyn ClientPlugin>) -> Result<(), PrefixTaken> {
+    ensure_builtin();
     let prefix = plugin.prefix().to_ascii_lowercase();
     let mut list = CLIENT_PLUGINS
         .write()
@@ -160,7 +162,27 @@ pub fn register_client_plugin(plugin: Arc<dyn ClientPlugin>) -> Result<(), Prefi
     Ok(())
 }
 
+/// Put the plugins this build has built in (TLS's `ssl:`/`tls:` with feature `tls`) in the
+/// tables, once, before anything reads or adds to them.
+fn ensure_builtin() {
+    #[cfg(feature = "tls")]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            SERVER_PLUGINS
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Arc::new(super::tls::SslServer));
+            CLIENT_PLUGINS
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(Arc::new(super::tls::TlsClient));
+        });
+    }
+}
+
 pub(crate) fn server_plugin(kind: &str) -> Option<Arc<dyn ServerPlugin>> {
+    ensure_builtin();
     let list = SERVER_PLUGINS
         .read()
         .unwrap_or_else(PoisonError::into_inner);
@@ -170,6 +192,7 @@ pub(crate) fn server_plugin(kind: &str) -> Option<Arc<dyn ServerPlugin>> {
 }
 
 pub(crate) fn client_plugin(kind: &str) -> Option<Arc<dyn ClientPlugin>> {
+    ensure_builtin();
     let list = CLIENT_PLUGINS
         .read()
         .unwrap_or_else(PoisonError::into_inner);

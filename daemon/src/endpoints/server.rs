@@ -527,7 +527,10 @@ mod tests {
             err("bogus:1"),
             r#"endpoint "bogus:1": unknown endpoint type "bogus""#
         );
+        #[cfg(not(feature = "tls"))]
         assert!(err("ssl:443").contains("TLS endpoints are not available"));
+        #[cfg(feature = "tls")]
+        assert!(err("ssl:443:color=blue").contains("color"));
         assert!(err("").contains("empty"));
         assert!(err(r"tcp:80\").contains("backslash"));
     }

@@ -110,9 +110,6 @@ fn serve_here(
 }
 
 fn serve(args: Args) -> Result<(), Box<dyn Error>> {
-    // `ssl:` endpoints (TLS).
-    #[cfg(feature = "tls")]
-    torsion::tls::endpoints::register();
     let worker = Worker::from_env()?;
     let eps = endpoints(&args)?;
     let reactor = Reactor::new()?;

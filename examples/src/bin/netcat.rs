@@ -71,9 +71,6 @@ impl Protocol for ToConnection {
 }
 
 fn relay(args: Args) -> Result<(), Box<dyn Error>> {
-    // `tls:` endpoints.
-    #[cfg(feature = "tls")]
-    torsion::tls::endpoints::register();
     // Parse first: a bad endpoint is reported before anything starts.
     ClientEndpoint::parse(&args.endpoint)?;
     let reactor = Reactor::new()?;

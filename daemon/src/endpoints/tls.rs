@@ -1,7 +1,8 @@
-//! TLS endpoints in Twisted's string syntax, for `torsion::endpoints`: the server type
-//! `ssl:` and the client type `tls:`. Call [`register`] once; then
+//! TLS endpoints in Twisted's string syntax (feature `tls`, which torsion's own `tls`
+//! feature turns on): the server type `ssl:` and the client type `tls:`, built in beside
+//! `tcp:` and `unix:`, so
 //! `endpoints::listen(&reactor, "ssl:8443:privateKey=key.pem:certKey=cert.pem", factory)`
-//! and `endpoints::connect(&reactor, "tls:host=example.org:port=443", factory)` work.
+//! and `endpoints::connect(&reactor, "tls:host=example.org:port=443", factory)` just work.
 //!
 //! # `ssl:` (server)
 //!
@@ -24,7 +25,6 @@
 //! ```
 //! # fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use torsion_daemon::endpoints::ServerEndpoint;
-//! torsion_tls::endpoints::register();
 //! let e = ServerEndpoint::parse("ssl:8443:privateKey=key.pem:certKey=cert.pem")?;
 //! assert!(e.to_string().starts_with("ssl:"));
 //! assert!(ServerEndpoint::parse("ssl:8443:color=blue").is_err());
@@ -37,9 +37,8 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::{Arc, Once};
 
-use torsion_daemon::endpoints::{
+use crate::endpoints::{
     self, Bound, ClientPlugin, EndpointError, Fields, ParseProblem, ServerPlugin,
 };
 use torsion_reactor::Reactor;
@@ -47,28 +46,14 @@ use torsion_transport::defer::{Deferred, Failure};
 use torsion_transport::{Address, Factory, ListeningPort, Protocol, Transport};
 
 #[cfg(doc)]
-use crate::TlsError;
+use crate::endpoints::ConnectError;
 #[cfg(doc)]
-use torsion_daemon::endpoints::ConnectError;
+use torsion_tls::TlsError;
 
-use crate::config::{CertificateKey, TlsClientConfig, TlsServerConfig, TlsVersion, TrustRoots};
-use crate::error::ConfigError;
-use crate::factory::TlsServerFactory;
-use crate::protocol::{TlsMode, TlsProtocol};
-
-/// Register `ssl:` (server) and `tls:` (client) with `torsion::endpoints`, for the whole
-/// process. Calling it again does nothing.
-pub fn register() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        if let Err(e) = endpoints::register_server_plugin(Arc::new(SslServer)) {
-            log::warn!("ssl: endpoints: {e}");
-        }
-        if let Err(e) = endpoints::register_client_plugin(Arc::new(TlsClient)) {
-            log::warn!("tls: endpoints: {e}");
-        }
-    });
-}
+use torsion_tls::{
+    CertificateKey, ConfigError, TlsClientConfig, TlsMode, TlsProtocol, TlsServerConfig,
+    TlsServerFactory, TlsVersion, TrustRoots,
+};
 
 const SERVER_PARAMS: &[&str] = &[
     "port",
@@ -121,7 +106,7 @@ fn check_port(b: &Bound) -> Result<(), ParseProblem> {
 
 /// The `ssl:` server endpoint type.
 #[derive(Debug)]
-struct SslServer;
+pub(crate) struct SslServer;
 
 impl SslServer {
     fn config(b: &Bound) -> Result<TlsServerConfig, ConfigError> {
@@ -201,7 +186,7 @@ fn describe(fields: &Fields) -> String {
 
 /// The `tls:` client endpoint type.
 #[derive(Debug)]
-struct TlsClient;
+pub(crate) struct TlsClient;
 
 impl TlsClient {
     fn config(b: &Bound, host: &str) -> Result<TlsClientConfig, ConfigError> {

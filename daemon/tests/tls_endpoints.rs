@@ -1,6 +1,8 @@
 //! The `ssl:` server and `tls:` client endpoint strings, over real TCP.
 #![cfg(unix)]
 
+// The certificate helpers of torsion-tls's own tests, shared rather than copied.
+#[path = "../../tls/tests/common/mod.rs"]
 mod common;
 
 use std::cell::RefCell;
@@ -17,13 +19,8 @@ use torsion_transport::{Transport, factory_fn};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn setup() {
-    torsion_tls::endpoints::register();
-}
-
 #[test]
 fn descriptions_are_checked_when_parsed() {
-    setup();
     let ok = ServerEndpoint::parse("ssl:8443:privateKey=key.pem:certKey=cert.pem").unwrap();
     assert!(ok.to_string().starts_with("ssl:"), "{ok}");
     ServerEndpoint::parse("ssl:port=0:privateKey=k.pem:interface=127.0.0.1:backlog=5").unwrap();
@@ -94,7 +91,6 @@ fn connect(reactor: &Reactor, d: &str) -> (Outcome, torsion_testing::Accumulatin
 
 #[test]
 fn ssl_server_and_tls_client_echo() {
-    setup();
     let reactor = Reactor::new().unwrap();
     let f = files();
     let port = listen(&reactor, &f);
@@ -122,7 +118,6 @@ fn ssl_server_and_tls_client_echo() {
 
 #[test]
 fn tls_client_with_a_roots_directory_and_localhost() {
-    setup();
     let reactor = Reactor::new().unwrap();
     let f = files();
     let roots = TempDir::new("roots-dir");
@@ -137,7 +132,6 @@ fn tls_client_with_a_roots_directory_and_localhost() {
 
 #[test]
 fn an_unknown_ca_fails_the_connection_with_the_verification_error() {
-    setup();
     let reactor = Reactor::new().unwrap();
     let f = files();
     let stranger = TempDir::new("stranger");
@@ -164,7 +158,6 @@ fn an_unknown_ca_fails_the_connection_with_the_verification_error() {
 
 #[test]
 fn unreadable_key_files_are_listen_errors_naming_the_file() {
-    setup();
     let reactor = Reactor::new().unwrap();
     let err = endpoints::listen(
         &reactor,
@@ -177,7 +170,6 @@ fn unreadable_key_files_are_listen_errors_naming_the_file() {
 
 #[test]
 fn a_refused_tls_connection_is_the_tcp_error() {
-    setup();
     let reactor = Reactor::new().unwrap();
     let f = files();
     let port = free_port();
