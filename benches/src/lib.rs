@@ -33,6 +33,8 @@ pub mod machine;
 pub mod memory;
 #[cfg(feature = "compare")]
 pub mod pipes;
+#[cfg(feature = "compare")]
+pub mod probe;
 // No comparator of its own, but B7 shares `spawn::with_big_heap` with B1/B2.
 #[cfg(feature = "compare")]
 pub mod pty;

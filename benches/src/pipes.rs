@@ -13,6 +13,7 @@ use mio::{Events, Interest, Poll, Token};
 use torsion_reactor::Reactor;
 use torsion_transport::{
     ChildFd, ExitReason, ProcessBuilder, ProcessProtocol, ProcessTransport, Producer, PullProducer,
+    SharedBytes,
 };
 
 use crate::harness::{Bound, Comparison, Contender, Goal, Metric, Sample};
@@ -23,7 +24,7 @@ use crate::{Config, Report};
 const CHUNK: usize = 256 * 1024;
 const MIB: usize = 1024 * 1024;
 
-fn find_cat() -> Result<PathBuf, String> {
+pub(crate) fn find_cat() -> Result<PathBuf, String> {
     std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -33,10 +34,13 @@ fn find_cat() -> Result<PathBuf, String> {
 }
 
 /// Writes `left` bytes to the child's stdin, one chunk per `resume_producing`, then closes it.
+/// `shared`: the chunk is queued with `write_shared` (a reference, no copy); else with
+/// `write(&[u8])` (copied into the write buffer).
 struct Feeder {
     transport: RefCell<Option<Rc<dyn ProcessTransport>>>,
     left: Cell<usize>,
-    chunk: Rc<Vec<u8>>,
+    chunk: SharedBytes,
+    shared: bool,
 }
 
 impl PullProducer for Feeder {
@@ -48,7 +52,10 @@ impl PullProducer for Feeder {
         if left > 0 {
             let k = left.min(self.chunk.len());
             self.left.set(left - k);
-            t.write(&self.chunk[..k]);
+            match self.chunk.get(..k) {
+                Some(part) if self.shared => t.write_shared(part),
+                _ => t.write(&self.chunk[..k]),
+            }
         } else {
             t.unregister_producer();
             let _ = t.close_stdin();
@@ -99,7 +106,13 @@ fn spawn_on(
         .map_err(|e| e.to_string())
 }
 
-fn torsion_pipe(total: usize, echo: bool, pipe_size: Option<usize>, chunk: &Rc<Vec<u8>>) -> Sample {
+pub(crate) fn torsion_pipe(
+    total: usize,
+    echo: bool,
+    pipe_size: Option<usize>,
+    chunk: &Rc<Vec<u8>>,
+    shared: bool,
+) -> Sample {
     let reactor = Reactor::new().map_err(|e| e.to_string())?;
     let builder = ProcessBuilder::new("cat")
         .child_fd(0, ChildFd::Write)
@@ -115,7 +128,8 @@ fn torsion_pipe(total: usize, echo: bool, pipe_size: Option<usize>, chunk: &Rc<V
             feeder: Rc::new(Feeder {
                 transport: RefCell::new(None),
                 left: Cell::new(total),
-                chunk: chunk.clone(),
+                chunk: SharedBytes::from(chunk.as_slice()),
+                shared,
             }),
             received: received.clone(),
             ended: ended.clone(),
@@ -138,7 +152,7 @@ fn torsion_pipe(total: usize, echo: bool, pipe_size: Option<usize>, chunk: &Rc<V
     Ok(total as f64 / secs)
 }
 
-fn raw_pipe(
+pub(crate) fn raw_pipe(
     cat: &CString,
     total: usize,
     echo: bool,
@@ -355,7 +369,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
                     subject: "torsion".into(),
                     contenders: vec![
                         Contender::new("torsion", move || {
-                            torsion_pipe(total, echo, pipe_size, chunk)
+                            torsion_pipe(total, echo, pipe_size, chunk, true)
                         }),
                         Contender::new("raw mio", move || {
                             raw_pipe(cat_c, total, echo, pipe_size, chunk)

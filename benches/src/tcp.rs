@@ -333,7 +333,7 @@ pub fn run_client(port: u16, conns: usize, size: usize, secs: f64) -> Sample {
     field(&r, "msgs_per_sec")
 }
 
-fn rust_contender(
+pub(crate) fn rust_contender(
     start: fn() -> Result<Server, String>,
     conns: usize,
     size: usize,

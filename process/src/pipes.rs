@@ -10,7 +10,7 @@ use std::rc::Rc;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use torsion_reactor::{FileDescriptor, IoStatus, Reactor, Selectable, WriteOutcome, WriteSink};
-use torsion_transport::Reason;
+use torsion_transport::{Reason, SharedBytes};
 
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -261,6 +261,22 @@ impl ProcessWriter {
     /// error is still reported from the loop).
     pub fn write(&self, data: &[u8]) {
         self.fd.write_through(data, |chunk| {
+            let file = self.file.try_borrow().ok()?.clone()?;
+            Some((&*file).write(chunk))
+        });
+    }
+
+    /// [`write`](Self::write) of an owned buffer, queued without copying (CONTRACT D9).
+    pub fn write_owned(&self, data: Vec<u8>) {
+        self.fd.write_through_vec(data, |chunk| {
+            let file = self.file.try_borrow().ok()?.clone()?;
+            Some((&*file).write(chunk))
+        });
+    }
+
+    /// [`write`](Self::write) of a shared buffer, queued as a reference (CONTRACT D9).
+    pub fn write_shared(&self, data: SharedBytes) {
+        self.fd.write_through_shared(data, |chunk| {
             let file = self.file.try_borrow().ok()?.clone()?;
             Some((&*file).write(chunk))
         });

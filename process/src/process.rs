@@ -12,7 +12,7 @@ use torsion_pty::termios::{self, ControlChar, Termios, When};
 use torsion_pty::{MasterOwner, PtyMaster};
 use torsion_transport::{
     ChildFd, Consumer, ExitReason, ProcessError, ProcessProtocol, ProcessTransport, Producer,
-    ProducerError, PushProducer, Reason, Signal,
+    ProducerError, PushProducer, Reason, SharedBytes, Signal,
 };
 
 use crate::core::ExitInfo;
@@ -531,6 +531,38 @@ impl Consumer for Process {
     fn write(&self, data: &[u8]) {
         if let Err(e) = self.write_to_child(0, data) {
             log::warn!("process {}: write dropped: {e}", self.original_pid());
+        }
+    }
+
+    /// [`write`](Self::write) without copying `data` (CONTRACT D9).
+    fn write_owned(&self, data: Vec<u8>) {
+        match &self.io {
+            Io::Pipes(_) => match self.writer(0) {
+                Some(w) => w.write_owned(data),
+                None => self.write(&data),
+            },
+            Io::Pty(_) => {
+                if let Some(m) = self.master() {
+                    self.note_written(&data);
+                    m.file_descriptor().write_vec(data);
+                }
+            }
+        }
+    }
+
+    /// [`write`](Self::write) without copying `data` (CONTRACT D9).
+    fn write_shared(&self, data: SharedBytes) {
+        match &self.io {
+            Io::Pipes(_) => match self.writer(0) {
+                Some(w) => w.write_shared(data),
+                None => self.write(&data),
+            },
+            Io::Pty(_) => {
+                if let Some(m) = self.master() {
+                    self.note_written(&data);
+                    m.file_descriptor().write_shared(data);
+                }
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use std::fmt;
 use std::io::{self, IoSlice};
 
 use mio::Token;
-use torsion_transport::{Producer, ProducerError, Reason};
+use torsion_transport::{Producer, ProducerError, Reason, SharedBytes};
 
 use crate::callback::{catch_panic, guard};
 use crate::reactor::{Reactor, WeakReactor};
@@ -75,9 +75,25 @@ enum Step {
     Resume { producer: Producer, drained: bool },
 }
 
+/// One queued write: bytes copied in (small writes coalesce here), an owned `Vec` taken
+/// as is, or a shared buffer (CONTRACT D9).
+enum Chunk {
+    Owned(Vec<u8>),
+    Shared(SharedBytes),
+}
+
+impl Chunk {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Chunk::Owned(v) => v,
+            Chunk::Shared(b) => b,
+        }
+    }
+}
+
 #[derive(Default)]
 struct WriteBuffer {
-    chunks: VecDeque<Vec<u8>>,
+    chunks: VecDeque<Chunk>,
     /// Bytes of the first chunk already sent.
     offset: usize,
     /// Bytes not yet sent.
@@ -88,25 +104,48 @@ impl WriteBuffer {
     fn push(&mut self, data: &[u8]) {
         self.unsent += data.len();
         if data.len() <= COALESCE {
-            if let Some(last) = self.chunks.back_mut() {
+            if let Some(Chunk::Owned(last)) = self.chunks.back_mut() {
                 if last.len() + data.len() <= COALESCE * 4 {
                     last.extend_from_slice(data);
                     return;
                 }
             }
         }
-        self.chunks.push_back(data.to_vec());
+        self.chunks.push_back(Chunk::Owned(data.to_vec()));
     }
 
-    fn push_vec(&mut self, data: Vec<u8>) {
-        self.unsent += data.len();
-        self.chunks.push_back(data);
+    /// Queue `chunk` as is, its first `sent` bytes already written (only when the buffer
+    /// is empty, so they are the front chunk's offset).
+    fn push_chunk(&mut self, chunk: Chunk, sent: usize) {
+        let len = chunk.bytes().len();
+        if sent >= len {
+            return;
+        }
+        if self.chunks.is_empty() {
+            self.offset = sent;
+            self.unsent += len - sent;
+            self.chunks.push_back(chunk);
+            return;
+        }
+        match chunk {
+            Chunk::Owned(v) if sent > 0 => self.push(&v[sent..]),
+            Chunk::Shared(mut b) => {
+                b.advance(sent);
+                self.unsent += b.len();
+                self.chunks.push_back(Chunk::Shared(b));
+            }
+            other => {
+                self.unsent += len;
+                self.chunks.push_back(other);
+            }
+        }
     }
 
     fn slices(&self) -> Vec<IoSlice<'_>> {
         let mut out = Vec::with_capacity(self.chunks.len().min(MAX_IOV));
         for (i, c) in self.chunks.iter().take(MAX_IOV).enumerate() {
-            let s = if i == 0 { &c[self.offset..] } else { &c[..] };
+            let c = c.bytes();
+            let s = if i == 0 { &c[self.offset..] } else { c };
             if !s.is_empty() {
                 out.push(IoSlice::new(s));
             }
@@ -120,7 +159,7 @@ impl WriteBuffer {
             let Some(first) = self.chunks.front() else {
                 break;
             };
-            let left = first.len() - self.offset;
+            let left = first.bytes().len() - self.offset;
             if n >= left {
                 n -= left;
                 self.chunks.pop_front();
@@ -420,36 +459,89 @@ impl FileDescriptor {
     /// stack, or closed); the data is then buffered. A write error is not reported here:
     /// reading stops, later writes are dropped, and the loop's next `do_write` returns the
     /// error, so `connection_lost` comes from the loop (ARCHITECTURE rule 4).
-    pub fn write_through(
-        &self,
-        data: &[u8],
-        mut send: impl FnMut(&[u8]) -> Option<io::Result<usize>>,
-    ) {
+    pub fn write_through(&self, data: &[u8], send: impl FnMut(&[u8]) -> Option<io::Result<usize>>) {
         if data.is_empty() {
             return;
         }
         if !self.may_write_now() {
             return self.write(data);
         }
+        if let Some((done, blocked)) = self.send_now(data, send) {
+            if done < data.len() {
+                let rest = &data[done..];
+                self.append_then(|b| b.push(rest), blocked);
+            }
+        }
+    }
+
+    /// [`write_through`](Self::write_through) of an owned buffer: what the kernel does
+    /// not take is queued without copying (CONTRACT D9).
+    pub fn write_through_vec(
+        &self,
+        data: Vec<u8>,
+        send: impl FnMut(&[u8]) -> Option<io::Result<usize>>,
+    ) {
+        self.write_through_chunk(Chunk::Owned(data), send);
+    }
+
+    /// [`write_through`](Self::write_through) of a shared buffer: what the kernel does
+    /// not take is queued as a reference (CONTRACT D9).
+    pub fn write_through_shared(
+        &self,
+        data: SharedBytes,
+        send: impl FnMut(&[u8]) -> Option<io::Result<usize>>,
+    ) {
+        self.write_through_chunk(Chunk::Shared(data), send);
+    }
+
+    fn write_through_chunk(
+        &self,
+        chunk: Chunk,
+        send: impl FnMut(&[u8]) -> Option<io::Result<usize>>,
+    ) {
+        if chunk.bytes().is_empty() {
+            return;
+        }
+        let (done, blocked) = if self.may_write_now() {
+            match self.send_now(chunk.bytes(), send) {
+                Some(r) => r,
+                None => return,
+            }
+        } else {
+            (0, false)
+        };
+        self.append_then(|b| b.push_chunk(chunk, done), blocked);
+    }
+
+    /// Hand `data` to `send` until it is all taken, the kernel blocks or the fd is busy:
+    /// `(bytes taken, blocked)`, or `None` after a write error (then recorded).
+    fn send_now(
+        &self,
+        data: &[u8],
+        mut send: impl FnMut(&[u8]) -> Option<io::Result<usize>>,
+    ) -> Option<(usize, bool)> {
         let mut done = 0;
         let mut blocked = false;
         while done < data.len() {
             match send(&data[done..]) {
                 None => break,
-                Some(Ok(0)) => return self.fail_write(io::ErrorKind::WriteZero.into()),
+                Some(Ok(0)) => {
+                    self.fail_write(io::ErrorKind::WriteZero.into());
+                    return None;
+                }
                 Some(Ok(n)) => done += n,
                 Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     blocked = true;
                     break;
                 }
                 Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Some(Err(e)) => return self.fail_write(e),
+                Some(Err(e)) => {
+                    self.fail_write(e);
+                    return None;
+                }
             }
         }
-        if done < data.len() {
-            let rest = &data[done..];
-            self.append_then(|b| b.push(rest), blocked);
-        }
+        Some((done, blocked))
     }
 
     /// A direct write failed: keep the error for the loop's `do_write` (never a callback
@@ -467,10 +559,18 @@ impl FileDescriptor {
         }
     }
 
-    /// Buffer an owned buffer without copying it.
+    /// Buffer an owned buffer without copying it (CONTRACT D9).
     pub fn write_vec(&self, data: Vec<u8>) {
         if !data.is_empty() {
-            self.append(|b| b.push_vec(data));
+            self.append(|b| b.push_chunk(Chunk::Owned(data), 0));
+        }
+    }
+
+    /// Buffer a shared buffer without copying it: a reference is kept until its bytes are
+    /// sent (CONTRACT D9).
+    pub fn write_shared(&self, data: SharedBytes) {
+        if !data.is_empty() {
+            self.append(|b| b.push_chunk(Chunk::Shared(data), 0));
         }
     }
 
@@ -851,5 +951,50 @@ mod tests {
         b.push(b"!");
         let joined: Vec<u8> = b.slices().iter().flat_map(|s| s.to_vec()).collect();
         assert_eq!(joined, b"llo!");
+    }
+
+    fn joined(b: &WriteBuffer) -> Vec<u8> {
+        b.slices().iter().flat_map(|s| s.to_vec()).collect()
+    }
+
+    #[test]
+    fn d9_owned_and_shared_chunks_are_queued_without_copy_and_in_order() {
+        let shared = SharedBytes::from(b"shared".to_vec());
+        let mut b = WriteBuffer::default();
+        let v = b"owned".to_vec();
+        let ptr = v.as_ptr();
+        b.push_chunk(Chunk::Owned(v), 2);
+        assert_eq!(
+            b.offset, 2,
+            "the part already sent is an offset, not a copy"
+        );
+        b.push_chunk(Chunk::Shared(shared.clone()), 0);
+        b.push(b"!");
+        assert_eq!(b.unsent, 3 + 6 + 1);
+        assert_eq!(
+            joined(&b),
+            b"ned".iter().chain(b"shared!").copied().collect::<Vec<_>>()
+        );
+        assert!(matches!(b.chunks.front(), Some(Chunk::Owned(v)) if v.as_ptr() == ptr));
+        assert!(
+            matches!(b.chunks.get(1), Some(Chunk::Shared(s)) if s.as_ptr() == shared.as_ptr()),
+            "the shared chunk is the caller's allocation"
+        );
+        // A small write after a shared chunk does not try to coalesce into it.
+        assert_eq!(b.chunks.len(), 3);
+        b.consume(3 + 6 + 1);
+        assert_eq!(b.unsent, 0);
+        assert!(b.chunks.is_empty());
+    }
+
+    #[test]
+    fn d9_a_partly_sent_chunk_behind_others_keeps_only_its_rest() {
+        let mut b = WriteBuffer::default();
+        b.push(b"ab");
+        b.push_chunk(Chunk::Shared(SharedBytes::from(&b"xyz"[..])), 1);
+        b.push_chunk(Chunk::Owned(b"123".to_vec()), 2);
+        b.push_chunk(Chunk::Owned(b"4".to_vec()), 1);
+        assert_eq!(joined(&b), b"abyz3");
+        assert_eq!(b.unsent, 5);
     }
 }

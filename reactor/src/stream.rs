@@ -10,7 +10,7 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 use torsion_transport::{
     Address, Consumer, HalfCloseableProtocol, Producer, ProducerError, Protocol, PushProducer,
-    Reason, Transport,
+    Reason, SharedBytes, Transport,
 };
 
 use crate::callback::{ProtocolSlot, catch_panic};
@@ -318,6 +318,18 @@ impl<S: StreamSocket + 'static> Consumer for StreamTransport<S> {
         // Straight to the socket when nothing is buffered and it was last seen writable;
         // the socket is borrowed only for each `write(2)`, never across a producer call.
         self.fd.write_through(data, |chunk| {
+            let mut sock = self.sock.try_borrow_mut().ok()?;
+            Some(sock.as_mut()?.write(chunk))
+        });
+    }
+    fn write_owned(&self, data: Vec<u8>) {
+        self.fd.write_through_vec(data, |chunk| {
+            let mut sock = self.sock.try_borrow_mut().ok()?;
+            Some(sock.as_mut()?.write(chunk))
+        });
+    }
+    fn write_shared(&self, data: SharedBytes) {
+        self.fd.write_through_shared(data, |chunk| {
             let mut sock = self.sock.try_borrow_mut().ok()?;
             Some(sock.as_mut()?.write(chunk))
         });

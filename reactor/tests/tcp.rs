@@ -100,6 +100,44 @@ fn d1_write_after_lose_connection_is_flushed() {
 }
 
 #[test]
+fn d9_owned_and_shared_writes_arrive_in_order_with_copied_ones() {
+    use std::rc::Rc;
+    use torsion_transport::SharedBytes;
+    // Big enough that the kernel leaves some of it queued (the no-copy path), and mixed
+    // with copied writes to check the order.
+    let big: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let reply = SharedBytes::from(Rc::<[u8]>::from(&b"<shared reply>"[..]));
+    let mut expected = b"head ".to_vec();
+    expected.extend_from_slice(&big);
+    expected.extend_from_slice(b"<shared reply>");
+    expected.extend_from_slice(b"reply>");
+    expected.extend_from_slice(b" tail");
+    let r = reactor();
+    let (client, server) = (shared(), shared());
+    let sent = (big.clone(), reply);
+    pair(
+        &r,
+        Recorder::new(&client).boxed(),
+        Recorder::new(&server)
+            .on_made(move |t, _| {
+                t.write(b"head ");
+                t.write_owned(sent.0.clone());
+                t.write_shared(sent.1.clone());
+                t.write_shared(sent.1.get(8..).expect("in range"));
+                t.write_owned(Vec::new());
+                t.write(b" tail");
+                t.lose_connection();
+            })
+            .boxed(),
+    );
+    r.run_until(|| client.borrow().lost.len() == 1, DEADLINE)
+        .unwrap();
+    let got = client.borrow().data.clone();
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "bytes differ from the copied-write order");
+}
+
+#[test]
 fn d4_streaming_producer_paused_over_buffer_size_and_resumed() {
     let r = reactor();
     let server = shared();

@@ -82,6 +82,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod address;
+pub mod bytes;
 pub mod error;
 pub mod process;
 pub mod protocol;
@@ -93,6 +94,7 @@ pub mod time;
 pub mod transport;
 
 pub use address::Address;
+pub use bytes::SharedBytes;
 pub use error::{
     ProcessError, ProducerError, ReactorStateError, SpawnError, SpawnStep, TimerError,
     UnknownSignal,

@@ -1,0 +1,62 @@
+//! One contender of one case, once: the driver for profilers (`callgrind`, `strace -c`,
+//! `perf stat`), which must see a single run and nothing else.
+//!
+//! ```text
+//! cargo build -p torsion-benches --release --features compare --bin probe
+//! valgrind --tool=callgrind target/release/probe b3-sink-torsion 64
+//! strace -f -c target/release/probe b1-torsion 500
+//! ```
+//!
+//! Each case prints its sample (`name = value unit`) on stdout. `N` is the size: MiB for
+//! B3, children for B1, iterations for B6, connections for B4 (16 KiB messages, 1 s).
+
+use std::ffi::CString;
+use std::rc::Rc;
+
+use crate::harness::Sample;
+
+/// The cases and what `N` means for each.
+pub const CASES: &[(&str, &str)] = &[
+    (
+        "b3-sink-torsion",
+        "MiB to cat > /dev/null, default pipes, write_shared chunks",
+    ),
+    ("b3-sink-torsion-copy", "the same with write(&[u8]) chunks"),
+    ("b3-sink-raw", "the same, raw mio"),
+    ("b1-torsion", "children spawned and reaped"),
+    ("b1-raw", "children, raw posix_spawn"),
+    ("b1-tokio", "children, tokio::process"),
+    ("b6-idle-torsion", "idle iterations"),
+    ("b6-idle-raw", "idle polls, raw mio"),
+    ("b4-torsion", "connections × 64 B echo for 1 s"),
+    ("b4-raw", "connections × 64 B echo for 1 s, raw mio"),
+    ("b4-tokio", "connections × 64 B echo for 1 s, tokio"),
+];
+
+/// Run case `name` with size `n`.
+///
+/// # Errors
+///
+/// An unknown case, or the run failed.
+pub fn run(name: &str, n: usize) -> Sample {
+    const MIB: usize = 1024 * 1024;
+    let chunk = || Rc::new(vec![b'x'; 256 * 1024]);
+    let cat = || -> Result<CString, String> {
+        let p = crate::pipes::find_cat()?;
+        CString::new(p.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())
+    };
+    match name {
+        "b3-sink-torsion" => crate::pipes::torsion_pipe(n * MIB, false, None, &chunk(), true),
+        "b3-sink-torsion-copy" => crate::pipes::torsion_pipe(n * MIB, false, None, &chunk(), false),
+        "b3-sink-raw" => crate::pipes::raw_pipe(&cat()?, n * MIB, false, None, &chunk()),
+        "b1-torsion" => crate::spawn::torsion_spawn(&crate::spawn::static_true()?, n),
+        "b1-raw" => crate::spawn::raw_spawn(&crate::spawn::static_true()?, n),
+        "b1-tokio" => crate::spawn::tokio_spawn(&crate::spawn::static_true()?, n),
+        "b6-idle-torsion" => crate::wake::torsion_idle(n as u64),
+        "b6-idle-raw" => crate::wake::mio_idle(n as u64),
+        "b4-torsion" => crate::tcp::rust_contender(crate::tcp::torsion_server, n, 64, 1.0),
+        "b4-raw" => crate::tcp::rust_contender(crate::tcp::mio_server, n, 64, 1.0),
+        "b4-tokio" => crate::tcp::rust_contender(crate::tcp::tokio_server, n, 64, 1.0),
+        other => Err(format!("unknown case {other:?}")),
+    }
+}
