@@ -54,10 +54,34 @@ pub mod wake;
 
 pub use report::Report;
 
+/// Which suite a run is: `--quick` (CI smoke run), `--suite fast`, `--suite full` (default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    /// Short inputs, 2 rounds, no Python contenders: proves the benchmarks run (CI).
+    Quick,
+    /// Mid-size inputs, 3 rounds, the heaviest cells left out: a few minutes.
+    Fast,
+    /// Everything at full size, 5 rounds: the committed report (under 10 minutes here).
+    Full,
+}
+
+impl Suite {
+    /// Its name on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Quick => "quick",
+            Suite::Fast => "fast",
+            Suite::Full => "full",
+        }
+    }
+}
+
 /// How a run is configured.
 #[derive(Debug)]
 pub struct Config {
-    /// Short inputs and fewer rounds, for smoke testing.
+    /// Which suite this is.
+    pub suite: Suite,
+    /// Short inputs and fewer rounds, for smoke testing (`suite == Suite::Quick`).
     pub quick: bool,
     /// Measured rounds per comparison.
     pub rounds: usize,
@@ -65,4 +89,15 @@ pub struct Config {
     pub warmup: usize,
     /// The Twisted contender, if its venv could be set up.
     pub twisted: Option<twisted::Twisted>,
+}
+
+impl Config {
+    /// The value for this run's suite: `quick`, `fast` or `full`.
+    pub fn pick<T>(&self, quick: T, fast: T, full: T) -> T {
+        match self.suite {
+            Suite::Quick => quick,
+            Suite::Fast => fast,
+            Suite::Full => full,
+        }
+    }
 }

@@ -152,12 +152,15 @@ pub(crate) fn torsion_pipe(
     Ok(total as f64 / secs)
 }
 
+/// `vmsplice`: write with `vmsplice(2)` instead of `write(2)` (the chunk is never changed
+/// and outlives the child, so handing the pipe its pages is safe).
 pub(crate) fn raw_pipe(
     cat: &CString,
     total: usize,
     echo: bool,
     pipe_size: Option<usize>,
     chunk: &[u8],
+    vmsplice: bool,
 ) -> Sample {
     let run = || -> io::Result<usize> {
         let t0 = Instant::now();
@@ -212,7 +215,12 @@ pub(crate) fn raw_pipe(
                 if let Some(w) = input.as_mut() {
                     while written < total {
                         let k = (total - written).min(chunk.len());
-                        match w.write(&chunk[..k]) {
+                        let wrote = if vmsplice {
+                            rawproc::vmsplice(w.as_raw_fd(), &chunk[..k])
+                        } else {
+                            w.write(&chunk[..k])
+                        };
+                        match wrote {
                             Ok(n) => written += n,
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                             Err(e) => return Err(e),
@@ -372,7 +380,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
                             torsion_pipe(total, echo, pipe_size, chunk, true)
                         }),
                         Contender::new("raw mio", move || {
-                            raw_pipe(cat_c, total, echo, pipe_size, chunk)
+                            raw_pipe(cat_c, total, echo, pipe_size, chunk, false)
                         }),
                         Contender::new("tokio (default pipes)", move || {
                             tokio_pipe(total, echo, chunk)

@@ -23,6 +23,7 @@ pub const CASES: &[(&str, &str)] = &[
     ),
     ("b3-sink-torsion-copy", "the same with write(&[u8]) chunks"),
     ("b3-sink-raw", "the same, raw mio"),
+    ("b3-sink-raw-vmsplice", "the same, raw mio with vmsplice(2)"),
     ("b1-torsion", "children spawned and reaped"),
     ("b1-raw", "children, raw posix_spawn"),
     ("b1-tokio", "children, tokio::process"),
@@ -48,7 +49,10 @@ pub fn run(name: &str, n: usize) -> Sample {
     match name {
         "b3-sink-torsion" => crate::pipes::torsion_pipe(n * MIB, false, None, &chunk(), true),
         "b3-sink-torsion-copy" => crate::pipes::torsion_pipe(n * MIB, false, None, &chunk(), false),
-        "b3-sink-raw" => crate::pipes::raw_pipe(&cat()?, n * MIB, false, None, &chunk()),
+        "b3-sink-raw" => crate::pipes::raw_pipe(&cat()?, n * MIB, false, None, &chunk(), false),
+        "b3-sink-raw-vmsplice" => {
+            crate::pipes::raw_pipe(&cat()?, n * MIB, false, None, &chunk(), true)
+        }
         "b1-torsion" => crate::spawn::torsion_spawn(&crate::spawn::static_true()?, n),
         "b1-raw" => crate::spawn::raw_spawn(&crate::spawn::static_true()?, n),
         "b1-tokio" => crate::spawn::tokio_spawn(&crate::spawn::static_true()?, n),

@@ -147,3 +147,26 @@ pub fn drain(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
 }
+
+/// `vmsplice(2)` of `data` into the pipe `fd` (no `SPLICE_F_GIFT`): the pipe references
+/// the caller's pages instead of copying them, so they must stay allocated and unchanged
+/// until the reader has consumed them.
+///
+/// # Errors
+///
+/// The OS error; `WouldBlock` when the (non-blocking) pipe is full.
+#[cfg(target_os = "linux")]
+pub fn vmsplice(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    let iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: one iovec over a live slice; the kernel only reads it. The caller keeps the
+    // pages alive and unchanged until the reader consumed them (see above).
+    let n = unsafe { libc::vmsplice(fd, &iov, 1, libc::SPLICE_F_NONBLOCK) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}

@@ -269,11 +269,7 @@ impl Report {
         let _ = writeln!(md, "## Machine\n");
         let _ = writeln!(md, "| | |\n|---|---|");
         let _ = writeln!(md, "| CPU | {} |", machine.cpu);
-        let _ = writeln!(
-            md,
-            "| cores | {} (shared with other work while measuring) |",
-            machine.cores
-        );
+        let _ = writeln!(md, "| cores | {} |", machine.cores_text());
         let _ = writeln!(md, "| memory | {} |", machine.memory);
         let _ = writeln!(md, "| kernel | {} |", machine.kernel);
         let _ = writeln!(md, "| rustc | {} |", machine.rustc);
@@ -286,11 +282,7 @@ impl Report {
         );
         for o in &self.outcomes {
             for v in &o.verdicts {
-                let status = match v.met {
-                    Some(true) => "MET",
-                    Some(false) => "**MISSED**",
-                    None => "not measured",
-                };
+                let status = status_text(v);
                 let _ = writeln!(
                     md,
                     "| {} | {} | {} | {} | {status} |",
@@ -362,12 +354,20 @@ impl Report {
                     let _ = writeln!(md, "| {name} | {median} | {range} | {spread} | {ratio} |");
                 }
                 md.push('\n');
+                // A contender that erred is said so, with its error and how many rounds it
+                // lost, never dropped silently (issue 15).
+                let mut erred = false;
+                for s in o.series.iter().filter(|s| !s.values().is_empty()) {
+                    if let Some(text) = s.failure_text() {
+                        let _ = writeln!(md, "- **{}** {text}", s.name);
+                        erred = true;
+                    }
+                }
+                if erred {
+                    md.push('\n');
+                }
                 for v in &o.verdicts {
-                    let status = match v.met {
-                        Some(true) => "MET",
-                        Some(false) => "**MISSED**",
-                        None => "not measured",
-                    };
+                    let status = status_text(v);
                     let _ = writeln!(
                         md,
                         "- Goal {}: {} → {status}",
@@ -401,6 +401,29 @@ impl Report {
         }
         md
     }
+}
+
+/// MET / **MISSED** / **NOT MEASURED**, plus which contender failed in how many rounds.
+fn status_text(v: &crate::harness::Verdict) -> String {
+    let mut status = match v.met {
+        Some(true) => "MET".to_owned(),
+        Some(false) => "**MISSED**".to_owned(),
+        None => "**NOT MEASURED**".to_owned(),
+    };
+    if !v.failed.is_empty() {
+        let (used, total) = v.rounds;
+        let who: Vec<String> = v
+            .failed
+            .iter()
+            .map(|(name, text)| format!("{name} {text}"))
+            .collect();
+        let _ = write!(
+            status,
+            " (on {used} of {total} rounds; {})",
+            who.join("; ").replace('|', "\\|")
+        );
+    }
+    status
 }
 
 fn ratio(v: f64) -> String {

@@ -39,19 +39,16 @@ fn register_fd(
     }
 }
 
-fn deregister_fd(registry: &Registry, file: Option<&File>) -> io::Result<()> {
-    match file {
-        Some(f) => match registry.deregister(&mut SourceFd(&f.as_raw_fd())) {
-            Err(e)
-                if e.raw_os_error() == Some(libc::EPERM)
-                    || e.raw_os_error() == Some(libc::ENOENT) =>
-            {
-                Ok(())
-            }
-            other => other,
-        },
-        None => Ok(()),
-    }
+/// A pipe's `Selectable::deregister`: nothing to do. The reactor removes a pipe only when
+/// it is lost, and the pipe closes its fd right then (`connection_lost`, or the drop of
+/// the last `Rc`) and is never registered again; closing the last reference removes the
+/// fd from the epoll/kqueue set, so an `EPOLL_CTL_DEL` first would be one system call more
+/// per pipe for nothing (issue 15, B1: a child with three pipes and a pidfd cost eight
+/// `epoll_ctl` calls, half of them these). Should an event still arrive for it (the
+/// description kept open by a child between fork and exec), its token is stale and the
+/// reactor drops it.
+fn deregister_fd(_registry: &Registry, _file: Option<&File>) -> io::Result<()> {
+    Ok(())
 }
 
 /// What a pipe reports to: the process transport (or the PTY transport).

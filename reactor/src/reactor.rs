@@ -554,8 +554,6 @@ impl Reactor {
             }
         };
 
-        let mut signal_ready = false;
-        let mut arrived;
         {
             let mut events = self.inner.events.borrow_mut();
             let polled = self.inner.poll.borrow_mut().poll(&mut events, timeout);
@@ -572,6 +570,19 @@ impl Reactor {
                 self.inner.in_iteration.set(false);
                 return;
             }
+        }
+        self.handle_events();
+    }
+
+    /// The rest of an iteration that found events or pending work: readiness into the
+    /// slab, signals, two dispatch passes, deferred disconnections. Kept out of line so
+    /// the idle path of [`iteration`](Self::iteration) stays small (issue 15, B6).
+    #[inline(never)]
+    fn handle_events(&self) {
+        let mut signal_ready = false;
+        let mut arrived;
+        {
+            let events = self.inner.events.borrow();
             arrived = std::mem::take(&mut *self.inner.arrived.borrow_mut());
             for ev in events.iter() {
                 match ev.token() {
