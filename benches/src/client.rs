@@ -6,7 +6,8 @@
 //! echo_client --port P --conns N --size BYTES --secs T [--warmup W]
 //!     N connections, one message of BYTES in flight on each; counts messages echoed
 //!     in full during T seconds after W seconds of warm-up; prints
-//!     `RESULT msgs_per_sec=... msgs=... secs=...`
+//!     `RESULT msgs_per_sec=... msgs=... secs=...`; with `--announce 1`, first prints
+//!     `CONNECTED N` once every connection is up and has its first message in flight
 //! echo_client --port P --idle N
 //!     opens N connections, prints `READY N`, holds them until stdin closes
 //! ```
@@ -33,6 +34,7 @@ struct Args {
     secs: f64,
     warmup: f64,
     idle: Option<usize>,
+    announce: bool,
 }
 
 fn parse(args: Vec<String>) -> Result<Args, String> {
@@ -43,6 +45,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
         secs: 1.0,
         warmup: 0.1,
         idle: None,
+        announce: false,
     };
     let mut it = args.into_iter();
     while let Some(k) = it.next() {
@@ -55,6 +58,7 @@ fn parse(args: Vec<String>) -> Result<Args, String> {
             "--secs" => a.secs = v.parse().map_err(|_| bad())?,
             "--warmup" => a.warmup = v.parse().map_err(|_| bad())?,
             "--idle" => a.idle = Some(v.parse().map_err(|_| bad())?),
+            "--announce" => a.announce = v != "0",
             _ => return Err(format!("unknown argument {k}")),
         }
     }
@@ -105,6 +109,10 @@ fn load(a: &Args, addr: SocketAddr) -> io::Result<()> {
     }
     for c in &mut conns {
         push(c, &msg)?;
+    }
+    if a.announce {
+        println!("CONNECTED {}", conns.len());
+        io::stdout().flush()?;
     }
     let start = Instant::now();
     let measure_from = start + Duration::from_secs_f64(a.warmup);

@@ -43,6 +43,8 @@ pub mod raw_wheel;
 pub mod rawproc;
 pub mod report;
 #[cfg(feature = "compare")]
+pub mod scale;
+#[cfg(feature = "compare")]
 pub mod spawn;
 #[cfg(feature = "compare")]
 pub mod tcp;

@@ -32,6 +32,12 @@ pub const CASES: &[(&str, &str)] = &[
     ("b4-torsion", "connections × 64 B echo for 1 s"),
     ("b4-raw", "connections × 64 B echo for 1 s, raw mio"),
     ("b4-tokio", "connections × 64 B echo for 1 s, tokio"),
+    (
+        "b4-scale-torsion",
+        "connections × 64 B for 0.6 s, with heap per connection",
+    ),
+    ("b4-scale-raw", "the same, raw mio"),
+    ("b4-scale-tokio", "the same, tokio"),
 ];
 
 /// Run case `name` with size `n`.
@@ -61,6 +67,23 @@ pub fn run(name: &str, n: usize) -> Sample {
         "b4-torsion" => crate::tcp::rust_contender(crate::tcp::torsion_server, n, 64, 1.0),
         "b4-raw" => crate::tcp::rust_contender(crate::tcp::mio_server, n, 64, 1.0),
         "b4-tokio" => crate::tcp::rust_contender(crate::tcp::tokio_server, n, 64, 1.0),
+        "b4-scale-torsion" | "b4-scale-raw" | "b4-scale-tokio" => {
+            let start = match name {
+                "b4-scale-torsion" => crate::tcp::torsion_server,
+                "b4-scale-raw" => crate::tcp::mio_server,
+                _ => crate::tcp::tokio_server,
+            };
+            crate::rawproc::raise_fd_limit().map_err(|e| e.to_string())?;
+            let t0 = std::time::Instant::now();
+            let server = start()?;
+            let r = crate::scale::measure(&server, n, 0.6);
+            let t1 = t0.elapsed();
+            server.stop()?;
+            eprintln!("{name}: run {t1:?}, stopped at {:?}", t0.elapsed());
+            let (rate, heap) = r?;
+            eprintln!("{name}: heap per connection {heap:.0} bytes");
+            Ok(rate)
+        }
         other => Err(format!("unknown case {other:?}")),
     }
 }

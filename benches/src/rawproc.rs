@@ -170,3 +170,39 @@ pub fn vmsplice(fd: RawFd, data: &[u8]) -> io::Result<usize> {
         Ok(n as usize)
     }
 }
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit (the B4 scale cells hold 10,000
+/// connections on each side); returns the new soft limit.
+///
+/// # Errors
+///
+/// The OS error.
+pub fn raise_fd_limit() -> io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a pointer to a local rlimit.
+    unsafe {
+        cvt(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            cvt(libc::setrlimit(libc::RLIMIT_NOFILE, &lim))?;
+        }
+    }
+    Ok(lim.rlim_cur as u64)
+}
+
+/// `listen(fd, backlog)` again on a listening socket: Linux takes the new backlog. mio and
+/// tokio bind with std's 128; torsion's default is 1,024, and the B4 scale cells connect
+/// 10,000 clients at once, so every server gets 1,024 (an overflowing accept queue costs a
+/// 1 s SYN retransmission, which would measure the backlog, not the server).
+///
+/// # Errors
+///
+/// The OS error.
+pub fn set_backlog(fd: RawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen on a socket fd the caller owns.
+    cvt(unsafe { libc::listen(fd, backlog) })?;
+    Ok(())
+}

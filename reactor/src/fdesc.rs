@@ -319,6 +319,15 @@ impl FileDescriptor {
         }
     }
 
+    /// True if the reactor saw the peer close its side (or an error) on this fd, or the
+    /// fd is not registered: see [`Reactor::read_closed_seen`].
+    pub fn read_closed_seen(&self) -> bool {
+        match (self.reactor.upgrade(), self.token.get()) {
+            (Some(r), Some(t)) => r.read_closed_seen(t),
+            _ => true,
+        }
+    }
+
     fn is_writing(&self) -> bool {
         match (self.reactor.upgrade(), self.token.get()) {
             (Some(r), Some(t)) => r.is_writing(t),

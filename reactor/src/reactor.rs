@@ -35,6 +35,9 @@ struct Entry {
     readable: bool,
     writable: bool,
     queued: bool,
+    /// An event said the peer closed its write side (or the fd is in error): a short read
+    /// no longer proves that a later byte brings a new edge.
+    read_closed: bool,
 }
 
 /// One readiness event, copied out of mio's `Events`.
@@ -43,6 +46,7 @@ struct Arrived {
     token: Token,
     readable: bool,
     writable: bool,
+    read_closed: bool,
     write_closed: bool,
 }
 
@@ -241,6 +245,7 @@ impl Reactor {
             readable: false,
             writable: false,
             queued: false,
+            read_closed: false,
         });
         if index >= 0xffff_fff0 {
             self.inner.slab.borrow_mut().remove(index);
@@ -331,6 +336,14 @@ impl Reactor {
     /// True if `token` is registered and reading.
     pub fn is_reading(&self, token: Token) -> bool {
         self.with_entry(token, |e| e.reading).unwrap_or(false)
+    }
+
+    /// True if an event for `token` said its peer closed the read direction (or the fd is
+    /// in error). Until then a read shorter than the buffer emptied the kernel's queue and
+    /// the next byte brings a new edge, so a reader may stop without the read that would
+    /// only say `WouldBlock` (issue 15, B4); after it, it must read on to the EOF.
+    pub fn read_closed_seen(&self, token: Token) -> bool {
+        self.with_entry(token, |e| e.read_closed).unwrap_or(true)
     }
 
     /// True if `token` is registered and writing.
@@ -594,6 +607,7 @@ impl Reactor {
                             token,
                             readable: ev.is_readable() || ev.is_read_closed() || err,
                             writable: ev.is_writable() || ev.is_write_closed() || err,
+                            read_closed: ev.is_read_closed() || err,
                             write_closed: ev.is_write_closed(),
                         });
                     }
@@ -606,6 +620,7 @@ impl Reactor {
             }
             let wanted = self.with_entry(a.token, |e| {
                 e.readable |= a.readable;
+                e.read_closed |= a.read_closed;
                 e.writable |= a.writable;
                 (e.reading && e.readable) || (e.writing && e.writable)
             });

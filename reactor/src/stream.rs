@@ -214,7 +214,16 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
             }
             match self.read_once(buf) {
                 Ok(0) => return Err(Reason::ConnectionDone),
-                Ok(n) => self.deliver(&buf[..n])?,
+                Ok(n) => {
+                    self.deliver(&buf[..n])?;
+                    // A read shorter than the buffer emptied the socket's queue; with
+                    // edge-triggered readiness the next byte brings a new event, so skip the
+                    // read that would only say `WouldBlock` (as tokio and libuv do) — unless
+                    // the peer's close was seen, whose edge is spent: then read on to EOF.
+                    if n < buf.len() && !self.fd.read_closed_seen() {
+                        return Ok(IoStatus::Blocked);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(IoStatus::Blocked),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Reason::lost(e)),

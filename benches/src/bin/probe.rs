@@ -5,6 +5,9 @@
 //! cargo run -p torsion-benches --release --features compare --bin probe -- b6-idle-torsion 1000000
 //! ```
 
+#[global_allocator]
+static ALLOCATOR: torsion_benches::alloc::Counting = torsion_benches::alloc::Counting;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let name = args.next().unwrap_or_default();

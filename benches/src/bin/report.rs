@@ -35,6 +35,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("B5", torsion_benches::timers::run),
     ("B6", torsion_benches::wake::run),
     ("B4", torsion_benches::tcp::run),
+    ("B4", torsion_benches::scale::run),
     ("B1", torsion_benches::spawn::run),
     ("B3", torsion_benches::pipes::run),
     ("B8", torsion_benches::memory::run),
