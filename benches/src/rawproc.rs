@@ -177,7 +177,7 @@ pub fn vmsplice(fd: RawFd, data: &[u8]) -> io::Result<usize> {
 /// # Errors
 ///
 /// The OS error.
-pub fn raise_fd_limit() -> io::Result<u64> {
+pub fn raise_fd_limit() -> io::Result<libc::rlim_t> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -190,7 +190,7 @@ pub fn raise_fd_limit() -> io::Result<u64> {
             cvt(libc::setrlimit(libc::RLIMIT_NOFILE, &lim))?;
         }
     }
-    Ok(lim.rlim_cur as u64)
+    Ok(lim.rlim_cur)
 }
 
 /// `listen(fd, backlog)` again on a listening socket: Linux takes the new backlog. mio and
