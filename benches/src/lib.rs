@@ -28,6 +28,8 @@ pub mod alloc;
 pub mod chart;
 pub mod client;
 pub mod harness;
+#[cfg(feature = "compare")]
+pub mod latency;
 pub mod machine;
 #[cfg(feature = "compare")]
 pub mod memory;

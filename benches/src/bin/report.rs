@@ -36,6 +36,7 @@ const BENCHES: &[(&str, Bench)] = &[
     ("B6", torsion_benches::wake::run),
     ("B4", torsion_benches::tcp::run),
     ("B4", torsion_benches::scale::run),
+    ("B14", torsion_benches::latency::run),
     ("B1", torsion_benches::spawn::run),
     ("B3", torsion_benches::pipes::run),
     ("B8", torsion_benches::memory::run),
