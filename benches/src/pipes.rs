@@ -33,14 +33,32 @@ pub(crate) fn find_cat() -> Result<PathBuf, String> {
         .ok_or_else(|| "no cat on PATH".to_owned())
 }
 
+/// How the feeder hands its chunk to torsion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Feed {
+    /// `write(&[u8])`: copied into the write buffer.
+    Copy,
+    /// `write_shared(SharedBytes)`: a reference is queued (CONTRACT D9).
+    Shared,
+    /// `Process::write_static`: a reference is queued and the pipe gets the pages with
+    /// `vmsplice(2)` (CONTRACT D10).
+    Static,
+}
+
+/// The chunk, handed over for good (leaked once per process) for [`Feed::Static`].
+fn static_chunk() -> &'static [u8] {
+    static CHUNK_PAGES: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();
+    CHUNK_PAGES.get_or_init(|| Box::leak(vec![b'x'; CHUNK].into_boxed_slice()))
+}
+
 /// Writes `left` bytes to the child's stdin, one chunk per `resume_producing`, then closes it.
-/// `shared`: the chunk is queued with `write_shared` (a reference, no copy); else with
-/// `write(&[u8])` (copied into the write buffer).
 struct Feeder {
     transport: RefCell<Option<Rc<dyn ProcessTransport>>>,
+    /// The concrete process, for [`Feed::Static`] (`write_static` is not on the trait).
+    process: RefCell<Option<Rc<torsion_process::Process>>>,
     left: Cell<usize>,
     chunk: SharedBytes,
-    shared: bool,
+    feed: Feed,
 }
 
 impl PullProducer for Feeder {
@@ -52,8 +70,9 @@ impl PullProducer for Feeder {
         if left > 0 {
             let k = left.min(self.chunk.len());
             self.left.set(left - k);
-            match self.chunk.get(..k) {
-                Some(part) if self.shared => t.write_shared(part),
+            match (self.feed, self.chunk.get(..k), &*self.process.borrow()) {
+                (Feed::Shared, Some(part), _) => t.write_shared(part),
+                (Feed::Static, _, Some(p)) => p.write_static(&static_chunk()[..k]),
                 _ => t.write(&self.chunk[..k]),
             }
         } else {
@@ -76,7 +95,10 @@ struct Pump {
 impl ProcessProtocol for Pump {
     fn connection_made(&mut self, transport: Rc<dyn ProcessTransport>) {
         *self.feeder.transport.borrow_mut() = Some(transport.clone());
-        let _ = transport.register_producer(Producer::Pull(self.feeder.clone()));
+        // Feed::Static registers once spawn has returned the concrete process.
+        if self.feeder.feed != Feed::Static {
+            let _ = transport.register_producer(Producer::Pull(self.feeder.clone()));
+        }
     }
 
     fn child_data_received(&mut self, _fd: i32, data: &[u8]) {
@@ -85,6 +107,7 @@ impl ProcessProtocol for Pump {
 
     fn process_ended(&mut self, _reason: ExitReason) {
         self.feeder.transport.borrow_mut().take();
+        self.feeder.process.borrow_mut().take();
         self.ended.set(true);
     }
 }
@@ -94,16 +117,13 @@ fn spawn_on(
     builder: &ProcessBuilder,
     protocol: Box<dyn ProcessProtocol>,
     pipe_size: Option<usize>,
-) -> Result<(), String> {
+) -> Result<Rc<torsion_process::Process>, String> {
     use torsion_process::ProcessBuilderExt;
     let builder = match pipe_size {
         Some(size) => builder.clone().pipe_size(size),
         None => builder.clone(),
     };
-    builder
-        .spawn(reactor, protocol)
-        .map(drop)
-        .map_err(|e| e.to_string())
+    builder.spawn(reactor, protocol).map_err(|e| e.to_string())
 }
 
 pub(crate) fn torsion_pipe(
@@ -111,7 +131,7 @@ pub(crate) fn torsion_pipe(
     echo: bool,
     pipe_size: Option<usize>,
     chunk: &Rc<Vec<u8>>,
-    shared: bool,
+    feed: Feed,
 ) -> Sample {
     let reactor = Reactor::new().map_err(|e| e.to_string())?;
     let builder = ProcessBuilder::new("cat")
@@ -120,22 +140,30 @@ pub(crate) fn torsion_pipe(
         .child_fd(2, ChildFd::Null);
     let received = Rc::new(Cell::new(0));
     let ended = Rc::new(Cell::new(false));
+    let feeder = Rc::new(Feeder {
+        transport: RefCell::new(None),
+        process: RefCell::new(None),
+        left: Cell::new(total),
+        chunk: SharedBytes::from(chunk.as_slice()),
+        feed,
+    });
     let t0 = Instant::now();
-    spawn_on(
+    let process = spawn_on(
         &reactor,
         &builder,
         Box::new(Pump {
-            feeder: Rc::new(Feeder {
-                transport: RefCell::new(None),
-                left: Cell::new(total),
-                chunk: SharedBytes::from(chunk.as_slice()),
-                shared,
-            }),
+            feeder: feeder.clone(),
             received: received.clone(),
             ended: ended.clone(),
         }),
         pipe_size,
     )?;
+    if feed == Feed::Static {
+        *feeder.process.borrow_mut() = Some(process.clone());
+        torsion_transport::Consumer::register_producer(&*process, Producer::Pull(feeder.clone()))
+            .map_err(|e| e.to_string())?;
+    }
+    drop(process);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ended.get() {
         if Instant::now() > deadline {
@@ -331,6 +359,32 @@ fn bytes_text(n: usize) -> String {
     }
 }
 
+/// The sink with default pipes also shows what the other write paths give: `write(&[u8])`
+/// (a copy per chunk, the path before issue 15), `write_static` (`vmsplice`), and the raw
+/// floor with `vmsplice`.
+fn extra<'a>(
+    echo: bool,
+    pipe_size: Option<usize>,
+    total: usize,
+    chunk: &'a Rc<Vec<u8>>,
+    cat: &'a CString,
+) -> Vec<Contender<'a>> {
+    if echo || pipe_size.is_some() {
+        return Vec::new();
+    }
+    vec![
+        Contender::new("torsion write(&[u8])", move || {
+            torsion_pipe(total, false, None, chunk, Feed::Copy)
+        }),
+        Contender::new("torsion write_static (vmsplice)", move || {
+            torsion_pipe(total, false, None, chunk, Feed::Static)
+        }),
+        Contender::new("raw mio vmsplice", move || {
+            raw_pipe(cat, total, false, None, chunk, true)
+        }),
+    ]
+}
+
 /// Run B3.
 pub fn run(cfg: &Config, report: &mut Report) {
     let cat = match find_cat() {
@@ -377,7 +431,7 @@ pub fn run(cfg: &Config, report: &mut Report) {
                     subject: "torsion".into(),
                     contenders: vec![
                         Contender::new("torsion", move || {
-                            torsion_pipe(total, echo, pipe_size, chunk, true)
+                            torsion_pipe(total, echo, pipe_size, chunk, Feed::Shared)
                         }),
                         Contender::new("raw mio", move || {
                             raw_pipe(cat_c, total, echo, pipe_size, chunk, false)
@@ -385,7 +439,10 @@ pub fn run(cfg: &Config, report: &mut Report) {
                         Contender::new("tokio (default pipes)", move || {
                             tokio_pipe(total, echo, chunk)
                         }),
-                    ],
+                    ]
+                    .into_iter()
+                    .chain(extra(echo, pipe_size, total, chunk, cat_c))
+                    .collect(),
                     goals,
                 },
                 cfg.rounds,

@@ -14,6 +14,7 @@ use std::ffi::CString;
 use std::rc::Rc;
 
 use crate::harness::Sample;
+use crate::pipes::Feed;
 
 /// The cases and what `N` means for each.
 pub const CASES: &[(&str, &str)] = &[
@@ -22,6 +23,10 @@ pub const CASES: &[(&str, &str)] = &[
         "MiB to cat > /dev/null, default pipes, write_shared chunks",
     ),
     ("b3-sink-torsion-copy", "the same with write(&[u8]) chunks"),
+    (
+        "b3-sink-torsion-static",
+        "the same with Process::write_static (vmsplice) chunks",
+    ),
     ("b3-sink-raw", "the same, raw mio"),
     ("b3-sink-raw-vmsplice", "the same, raw mio with vmsplice(2)"),
     ("b1-torsion", "children spawned and reaped"),
@@ -53,8 +58,15 @@ pub fn run(name: &str, n: usize) -> Sample {
         CString::new(p.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())
     };
     match name {
-        "b3-sink-torsion" => crate::pipes::torsion_pipe(n * MIB, false, None, &chunk(), true),
-        "b3-sink-torsion-copy" => crate::pipes::torsion_pipe(n * MIB, false, None, &chunk(), false),
+        "b3-sink-torsion" => {
+            crate::pipes::torsion_pipe(n * MIB, false, None, &chunk(), Feed::Shared)
+        }
+        "b3-sink-torsion-static" => {
+            crate::pipes::torsion_pipe(n * MIB, false, None, &chunk(), Feed::Static)
+        }
+        "b3-sink-torsion-copy" => {
+            crate::pipes::torsion_pipe(n * MIB, false, None, &chunk(), Feed::Copy)
+        }
         "b3-sink-raw" => crate::pipes::raw_pipe(&cat()?, n * MIB, false, None, &chunk(), false),
         "b3-sink-raw-vmsplice" => {
             crate::pipes::raw_pipe(&cat()?, n * MIB, false, None, &chunk(), true)

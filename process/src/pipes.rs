@@ -207,6 +207,11 @@ impl WriteSink for FileSink<'_> {
         let mut f = self.0;
         f.write_vectored(bufs)
     }
+    /// `vmsplice(2)` on Linux: the pipe references the pages (CONTRACT D10).
+    fn write_static(&mut self, data: &'static [u8]) -> io::Result<usize> {
+        use std::os::fd::AsFd;
+        crate::sys::unix::fd::vmsplice_static(self.0.as_fd(), data)
+    }
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -277,6 +282,16 @@ impl ProcessWriter {
             let file = self.file.try_borrow().ok()?.clone()?;
             Some((&*file).write(chunk))
         });
+    }
+
+    /// Queue `data` without copying it; on Linux it is written with `vmsplice(2)`, so the
+    /// pipe references its pages instead of copying them (CONTRACT D10). `data` must be
+    /// `'static`: the reader may see those pages after this process has moved on, so they
+    /// are handed over for good (a `static`, `include_bytes!`, or `Box::leak`). Elsewhere,
+    /// an ordinary write.
+    #[doc(alias = "vmsplice")]
+    pub fn write_static(&self, data: &'static [u8]) {
+        self.fd.write_static(data);
     }
 
     /// The write side: buffer, producer, closing.

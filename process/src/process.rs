@@ -342,6 +342,26 @@ impl Process {
         self.writer(0)
     }
 
+    /// [`write`](Consumer::write) of data handed over for good: queued without copying,
+    /// and on Linux written to a stdin pipe with `vmsplice(2)`, so the pipe references the
+    /// pages instead of copying them (CONTRACT D10). To a terminal, an ordinary write.
+    /// Without a stdin it is dropped with a `warn!`, as `write` is.
+    #[doc(alias = "vmsplice")]
+    pub fn write_static(&self, data: &'static [u8]) {
+        match &self.io {
+            Io::Pipes(_) => match self.writer(0) {
+                Some(w) => w.write_static(data),
+                None => Consumer::write(self, data),
+            },
+            Io::Pty(_) => {
+                if let Some(m) = self.master() {
+                    self.note_written(data);
+                    m.file_descriptor().write_static(data);
+                }
+            }
+        }
+    }
+
     /// True once a PTY child's master is closed (end of output, `lose_connection`, or
     /// shutdown); for a pipe child, once every pipe is closed.
     pub fn master_closed(&self) -> bool {

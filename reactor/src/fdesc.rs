@@ -34,6 +34,18 @@ pub trait WriteSink {
     /// The OS error; `WouldBlock` when the kernel buffer is full.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
 
+    /// Write `data`, which lives and stays unchanged for the rest of the program: a sink
+    /// may hand the kernel references to its pages instead of copying them (a pipe's
+    /// `vmsplice(2)`, CONTRACT D10). The default is an ordinary
+    /// [`write_vectored`](Self::write_vectored).
+    ///
+    /// # Errors
+    ///
+    /// As `write_vectored`.
+    fn write_static(&mut self, data: &'static [u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(data)])
+    }
+
     /// Shut the write side down (`shutdown(SHUT_WR)`, or close a pipe's write end).
     ///
     /// # Errors
@@ -80,6 +92,8 @@ enum Step {
 enum Chunk {
     Owned(Vec<u8>),
     Shared(SharedBytes),
+    /// Never freed or changed: the sink may reference its pages (CONTRACT D10).
+    Static(&'static [u8]),
 }
 
 impl Chunk {
@@ -87,6 +101,7 @@ impl Chunk {
         match self {
             Chunk::Owned(v) => v,
             Chunk::Shared(b) => b,
+            Chunk::Static(s) => s,
         }
     }
 }
@@ -134,6 +149,11 @@ impl WriteBuffer {
                 self.unsent += b.len();
                 self.chunks.push_back(Chunk::Shared(b));
             }
+            Chunk::Static(s) => {
+                let rest = s.get(sent..).unwrap_or_default();
+                self.unsent += rest.len();
+                self.chunks.push_back(Chunk::Static(rest));
+            }
             other => {
                 self.unsent += len;
                 self.chunks.push_back(other);
@@ -141,9 +161,23 @@ impl WriteBuffer {
         }
     }
 
+    /// The front chunk's unsent part if it is a static one (written with
+    /// [`WriteSink::write_static`]).
+    fn front_static(&self) -> Option<&'static [u8]> {
+        match self.chunks.front() {
+            Some(Chunk::Static(s)) => s.get(self.offset..),
+            _ => None,
+        }
+    }
+
+    /// The unsent bytes up to the first static chunk after the front (those go out alone,
+    /// through [`WriteSink::write_static`]).
     fn slices(&self) -> Vec<IoSlice<'_>> {
         let mut out = Vec::with_capacity(self.chunks.len().min(MAX_IOV));
         for (i, c) in self.chunks.iter().take(MAX_IOV).enumerate() {
+            if i > 0 && matches!(c, Chunk::Static(_)) {
+                break;
+            }
             let c = c.bytes();
             let s = if i == 0 { &c[self.offset..] } else { c };
             if !s.is_empty() {
@@ -592,6 +626,17 @@ impl FileDescriptor {
         });
     }
 
+    /// Buffer `data`, which lives and stays unchanged for the rest of the program, without
+    /// copying it; when it is written the sink may hand the kernel references to its pages
+    /// (a pipe's `vmsplice(2)`: [`WriteSink::write_static`], CONTRACT D10). Same rules as
+    /// [`write`](Self::write) otherwise.
+    #[doc(alias = "vmsplice")]
+    pub fn write_static(&self, data: &'static [u8]) {
+        if !data.is_empty() {
+            self.append(|b| b.push_chunk(Chunk::Static(data), 0));
+        }
+    }
+
     /// Register a producer (CONTRACT E1): a pull producer is resumed at once; on a
     /// disconnected descriptor the producer is stopped and not registered. Calls the
     /// producer: hold no borrow (see [`FileDescriptor`]).
@@ -737,8 +782,10 @@ impl FileDescriptor {
                 if st.buf.unsent == 0 {
                     break;
                 }
-                let slices = st.buf.slices();
-                sink.write_vectored(&slices)
+                match st.buf.front_static() {
+                    Some(data) => sink.write_static(data),
+                    None => sink.write_vectored(&st.buf.slices()),
+                }
             };
             match res {
                 Ok(0) => {
@@ -1005,5 +1052,24 @@ mod tests {
         b.push_chunk(Chunk::Owned(b"4".to_vec()), 1);
         assert_eq!(joined(&b), b"abyz3");
         assert_eq!(b.unsent, 5);
+    }
+
+    #[test]
+    fn d10_a_static_chunk_goes_out_alone_and_in_order() {
+        static PAYLOAD: &[u8] = b"static pages";
+        let mut b = WriteBuffer::default();
+        b.push(b"ab");
+        b.push_chunk(Chunk::Static(PAYLOAD), 0);
+        b.push(b"cd");
+        assert_eq!(joined(&b), b"ab", "writev stops before the static chunk");
+        assert!(b.front_static().is_none());
+        b.consume(2);
+        assert_eq!(b.front_static(), Some(PAYLOAD));
+        b.consume(7);
+        assert_eq!(b.front_static(), Some(&PAYLOAD[7..]));
+        b.consume(5);
+        assert!(b.front_static().is_none());
+        assert_eq!(joined(&b), b"cd");
+        assert_eq!(b.unsent, 2);
     }
 }
