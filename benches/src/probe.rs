@@ -32,6 +32,13 @@ pub const CASES: &[(&str, &str)] = &[
     ("b1-torsion", "children spawned and reaped"),
     ("b1-raw", "children, raw posix_spawn"),
     ("b1-tokio", "children, tokio::process"),
+    (
+        "b5-churn-torsion",
+        "cancel + call_later operations, 10k live",
+    ),
+    ("b5-churn-torsion-reset", "reset operations, 10k live"),
+    ("b5-churn-heap", "cancel + insert, raw indexed heap"),
+    ("b5-churn-wheel", "cancel + insert, raw timer wheel"),
     ("b6-idle-torsion", "idle iterations"),
     ("b6-idle-raw", "idle polls, raw mio"),
     ("b4-torsion", "connections × 64 B echo for 1 s"),
@@ -96,6 +103,10 @@ pub fn run(name: &str, n: usize) -> Sample {
             eprintln!("{name}: heap per connection {heap:.0} bytes");
             Ok(rate)
         }
+        "b5-churn-torsion" => crate::timers::torsion_churn(10_000, n, false),
+        "b5-churn-torsion-reset" => crate::timers::torsion_churn(10_000, n, true),
+        "b5-churn-heap" => crate::timers::heap_churn(10_000, n),
+        "b5-churn-wheel" => crate::timers::wheel_churn(10_000, n),
         other => Err(format!("unknown case {other:?}")),
     }
 }

@@ -161,7 +161,7 @@ fn churn_delay(rng: &mut Rng) -> Duration {
     Duration::from_secs(1) + Duration::from_nanos(rng.below(1_000_000_000))
 }
 
-fn torsion_churn(live: usize, ops: usize, reset: bool) -> Sample {
+pub(crate) fn torsion_churn(live: usize, ops: usize, reset: bool) -> Sample {
     let reactor = Reactor::new().map_err(|e| e.to_string())?;
     let mut rng = Rng::new(2);
     let mut calls: Vec<DelayedCall> = (0..live)
@@ -183,7 +183,7 @@ fn torsion_churn(live: usize, ops: usize, reset: bool) -> Sample {
     Ok(t.as_nanos() as f64 / ops as f64)
 }
 
-fn heap_churn(live: usize, ops: usize) -> Sample {
+pub(crate) fn heap_churn(live: usize, ops: usize) -> Sample {
     let origin = Instant::now();
     let mut rng = Rng::new(2);
     let mut heap = IndexedHeap::<Callback>::default();
@@ -206,7 +206,7 @@ fn heap_churn(live: usize, ops: usize) -> Sample {
     Ok((thread_cpu_time() - t0).as_nanos() as f64 / ops as f64)
 }
 
-fn wheel_churn(live: usize, ops: usize) -> Sample {
+pub(crate) fn wheel_churn(live: usize, ops: usize) -> Sample {
     let origin = Instant::now();
     let mut rng = Rng::new(2);
     let mut wheel = TimerWheel::<Callback>::new(1024, 1_000_000);
