@@ -74,6 +74,8 @@ pub mod prelude {
     pub use torsion_process::{Process, ProcessBuilderExt, ReactorProcess};
     #[cfg(unix)]
     pub use torsion_process::{StandardIo, StdoutWriter};
+    /// Shared buffers written without a copy (`Consumer::write_shared`, CONTRACT D9).
+    pub use torsion_transport::SharedBytes;
     pub use torsion_transport::{
         Address, ChildFd, ClientFactory, Connector, Consumer, DelayedCall, ExitReason, Factory,
         HalfCloseableProtocol, ListeningPort, ProcessBuilder, ProcessError, ProcessProtocol,

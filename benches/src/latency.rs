@@ -78,7 +78,7 @@ const STARTS: [fn() -> Result<Server, String>; 3] = [torsion_server, mio_server,
 
 /// Run B14.
 pub fn run(cfg: &Config, report: &mut Report) {
-    let secs = cfg.pick(0.5, 1.0, 1.5);
+    let secs = cfg.pick(0.5, 1.0, 1.0);
     // The closed-loop maximum of each server; the loads are fractions of the smallest.
     let mut maxima = Vec::new();
     for (name, start) in NAMES.iter().zip(STARTS) {

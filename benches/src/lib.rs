@@ -12,9 +12,17 @@
 //!   spreads, per-round ratios torsion / contender, goals with MET/MISSED.
 //! - [`report`] and `chart`: the Markdown report and the plotters SVG charts.
 //! - [`twisted`]: the Python venv and the scripts in `benches/python/`.
-//! - One module per benchmark: `spawn` (B1, B2), `pipes` (B3), `tcp` (B4),
-//!   [`timers`] (B5), `wake` (B6), `pty` (B7), `memory` (B8). The unlinked ones need the
-//!   `compare` feature (below), so a link to them would break the default docs.
+//! - One module per benchmark: `spawn` (B1, B2), `pipes` (B3), `tcp` (B4), `scale` (B4 at
+//!   1k and 10k connections, with B8's heap per busy connection), [`timers`] (B5), `wake`
+//!   (B6), `pty` (B7), `memory` (B8), `latency` (B14, open-loop tail latency). The unlinked
+//!   ones need the `compare` feature (below), so a link to them would break the default
+//!   docs.
+//! - `probe` and the `probe` binary: one contender of one case, once, for profilers
+//!   (`valgrind --tool=callgrind target/release/probe b3-sink-torsion 64`).
+//!
+//! Suites: `--suite full` (default, the committed report, under 10 minutes on a 2-core
+//! machine), `--suite fast` (mid-size inputs, 3 rounds, no 10k cell) and `--quick` (CI:
+//! short inputs, 2 rounds, no Python contenders).
 //!
 //! # Features
 //!

@@ -137,7 +137,7 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
              scheduled time whether or not earlier ones were answered and measures latency \
              from the scheduled time to the last byte of the echo, so a server that falls \
              behind cannot hide its queueing (no coordinated omission); requests unanswered \
-             at the end count at their age. A sample is a percentile of one run (1.5 s after \
+             at the end count at their age. A sample is a percentile of one run (1 s after \
              0.2 s of warm-up in the full suite); p50 and p99.9 are the same runs as p99.",
         ),
         _ => ("", ""),
@@ -199,8 +199,11 @@ pub fn analysis(bench: &str) -> Option<&'static str> {
         "B3" => {
             "Before issue 15 the default-pipe sink copied each 256 KiB chunk into the write \
              buffer (callgrind, 64 MiB: 69.0M instructions, against 0.72M for the raw floor); \
-             with `write_shared` the chunk is queued by reference: 1.66M. The rest of the \
-             gap is per-64 KiB loop work (a writable event, a dispatch and a pull-producer \
+             with `write_shared` the chunk is queued by reference: 1.66M. On the loaded \
+             machine the wall-clock rates of `write` and `write_shared` came out the same: \
+             with 64 KiB pipes the bound is the kernel's handoff of each 64 KiB between the \
+             parent and `cat`, not the parent's copy. The rest of the gap is per-64 KiB loop \
+             work (a writable event, a dispatch and a pull-producer \
              resume per drained buffer: about 530 `epoll_wait`s per 256 MiB where the raw \
              loop, writing until `EAGAIN`, needs a handful) and scheduling of `cat` on two \
              shared cores. `write_static` (`vmsplice`) skips the kernel's copy into the pipe \
@@ -234,10 +237,17 @@ pub fn miss_cause(bench: &str, goal: &str) -> &'static str {
         ("B1", g) if g.contains("raw") => {
             "4 epoll registrations + FIONBIO per child the blocking floor does not make"
         }
-        ("B1", _) => "as above; tokio makes 38 syscalls per child to torsion's 24",
+        ("B1", g) if g.contains("tokio") => {
+            "tokio makes 38 syscalls per child to torsion's 24: loaded-machine noise"
+        }
+        ("B1", _) => "the child's exec and exit dominate; see B1",
         ("B3", g) if g.contains("tokio") => "scheduling: a 64 KiB pipe stays full on idle cores",
         ("B3", _) => "a loop iteration per 64 KiB drained; `cat` scheduling on shared cores",
+        ("B4", g) if g.contains("Twisted") => {
+            "with 1 connection the round trip through the client and the kernel bounds both"
+        }
         ("B4", _) => "latency-bound cells on 2 shared cores: within the run-to-run spread",
+        ("B2", _) => "both sides run the same spawn; vfork copies no page tables: noise",
         ("B5", _) => "O(log n) heap vs the wheel's O(1): structural, see B5",
         ("B6", _) => "~100 instructions of loop bookkeeping around epoll_wait, see B6",
         ("B8", _) => "see B8",
