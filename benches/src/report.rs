@@ -250,6 +250,7 @@ pub fn miss_cause(bench: &str, goal: &str) -> &'static str {
         ("B2", _) => "both sides run the same spawn; vfork copies no page tables: noise",
         ("B5", _) => "O(log n) heap vs the wheel's O(1): structural, see B5",
         ("B6", _) => "~100 instructions of loop bookkeeping around epoll_wait, see B6",
+        ("B7", _) => "run-to-run spread: both read the same `cat` through the same line discipline",
         ("B8", _) => "see B8",
         ("B14", _) => "scheduling on 2 shared cores dominates the tail, see B14",
         _ => "see the benchmark's section",
