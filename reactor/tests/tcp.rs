@@ -99,6 +99,46 @@ fn d1_write_after_lose_connection_is_flushed() {
     assert!(server.borrow().lost[0].is_clean());
 }
 
+/// A read shorter than the buffer ends the read loop (issue 15) unless the peer's close was
+/// seen: data and FIN that are already queued when the connection is accepted, and data
+/// then FIN arriving later, both end in `connection_lost` after every byte.
+#[test]
+fn short_reads_still_reach_eof_with_data_and_fin_together_or_apart() {
+    use std::io::Write;
+    let r = reactor();
+    let log = shared();
+    let l2 = log.clone();
+    let port = r
+        .listen_tcp(
+            "127.0.0.1:0".parse().unwrap(),
+            factory_fn(move |_| Recorder::new(&l2).boxed()),
+        )
+        .expect("listen");
+    let addr = port.host().socket_addr().expect("tcp address");
+    // Together: written and closed before the reactor accepts.
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"one ").unwrap();
+    c.write_all(b"two").unwrap();
+    drop(c);
+    r.run_until(|| log.borrow().lost.len() == 1, DEADLINE)
+        .unwrap();
+    assert_eq!(log.borrow().data, b"one two");
+    assert!(log.borrow().lost[0].is_clean());
+    // Apart: a short read first, then more data and the FIN in a later event.
+    log.borrow_mut().data.clear();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"three").unwrap();
+    r.run_until(|| log.borrow().data == b"three", DEADLINE)
+        .unwrap();
+    c.write_all(b" four").unwrap();
+    drop(c);
+    r.run_until(|| log.borrow().lost.len() == 2, DEADLINE)
+        .unwrap();
+    assert_eq!(log.borrow().data, b"three four");
+    assert!(log.borrow().lost[1].is_clean());
+    port.stop_listening();
+}
+
 #[test]
 fn d9_owned_and_shared_writes_arrive_in_order_with_copied_ones() {
     use std::rc::Rc;
