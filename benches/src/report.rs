@@ -160,10 +160,11 @@ pub fn analysis(bench: &str) -> Option<&'static str> {
              reference only: the ≥ 40× Twisted goal measured Python and is retired."
         }
         "B6" => {
-            "Idle iteration (callgrind, per `iterate(0)`): torsion 155 instructions, raw mio's \
+            "Idle iteration (callgrind, per `iterate(0)`): torsion 145 instructions, raw mio's \
              bare `poll` 53 (both include mio's ~45). Issue 15 removed the locked `swap` of \
-             the thread-call flag from every iteration (a plain load first) and moved the \
-             dispatch half out of line (175 → 155). What remains is the loop's own \
+             the thread-call flag from every iteration (a plain load first), moved the \
+             dispatch half out of line, and skips the next-deadline lookup when no timer is \
+             scheduled (175 → 155 → 145). What remains is the loop's own \
              bookkeeping: the thread-call flag, the timer heap's emptiness and next deadline, \
              the pending and deferred queues, and the `RefCell` borrows of the poller and \
              its event buffer: about 100 cheap instructions, 25–35 ns against a ~170 ns \
@@ -249,7 +250,7 @@ pub fn miss_cause(bench: &str, goal: &str) -> &'static str {
         ("B4", _) => "latency-bound cells on 2 shared cores: within the run-to-run spread",
         ("B2", _) => "both sides run the same spawn; vfork copies no page tables: noise",
         ("B5", _) => "O(log n) heap vs the wheel's O(1): structural, see B5",
-        ("B6", _) => "~100 instructions of loop bookkeeping around epoll_wait, see B6",
+        ("B6", _) => "~90 instructions of loop bookkeeping around epoll_wait, see B6",
         ("B7", _) => "run-to-run spread: both read the same `cat` through the same line discipline",
         ("B8", _) => "see B8",
         ("B14", _) => "scheduling on 2 shared cores dominates the tail, see B14",

@@ -522,17 +522,20 @@ impl Reactor {
         self.inner.origin.elapsed()
     }
 
-    fn run_timers(&self) {
+    /// Run the due timers; `false` if none was scheduled (then none is now either: no user
+    /// code ran).
+    fn run_timers(&self) -> bool {
         let timers = &self.inner.timers;
         if timers.is_empty() {
             // No clock read when nothing is scheduled: it is most of an idle iteration.
-            return;
+            return false;
         }
         let now = timers.now();
         let cutoff = timers.next_seq();
         while let Some((_, f)) = timers.pop_due(now, Some(cutoff)) {
             catch_panic("a delayed call", f);
         }
+        true
     }
 
     // ----- threads -------------------------------------------------------------------
@@ -546,7 +549,7 @@ impl Reactor {
     pub(crate) fn iteration(&self, max_timeout: Option<Duration>) {
         self.inner.in_iteration.set(true);
         self.inner.thread.run_queued(self);
-        self.run_timers();
+        let timers_scheduled = self.run_timers();
 
         let immediate = !self.inner.pending.borrow().is_empty()
             || !self.inner.deferred.borrow().is_empty()
@@ -555,6 +558,8 @@ impl Reactor {
             || self.inner.crash_requested.get();
         let timeout = if immediate {
             Some(Duration::ZERO)
+        } else if !timers_scheduled {
+            max_timeout
         } else {
             let to_timer = self
                 .inner
