@@ -108,6 +108,8 @@ pub mod prelude {
     pub use torsion_net::{
         DeferredFromFuture, JoinError, JoinHandle, ProcessBuilderAsync, ReactorTimeExt,
     };
+    /// Shared buffers written without a copy (`Consumer::write_shared`, CONTRACT D10).
+    pub use torsion_transport::SharedBytes;
     pub use torsion_transport::{
         Address, ChildFd, ClientFactory, Connector, Consumer, DelayedCall, ExitReason, Factory,
         HalfCloseableProtocol, ListeningPort, ProcessBuilder, ProcessError, ProcessProtocol,

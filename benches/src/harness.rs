@@ -179,6 +179,27 @@ impl Series {
         median(&self.values())
     }
 
+    /// Measured rounds in which the run failed (its sample is missing).
+    pub fn failures(&self) -> usize {
+        self.samples.iter().filter(|s| s.is_none()).count()
+    }
+
+    /// `"failed in 2 of 5 rounds: <first error>"`, or `None` if every round succeeded.
+    pub fn failure_text(&self) -> Option<String> {
+        let failed = self.failures();
+        (failed > 0 || self.error.is_some()).then(|| {
+            let error = self.error.as_deref().unwrap_or("no sample");
+            if failed == 0 {
+                format!("failed in the warm-up round: {error}")
+            } else {
+                format!(
+                    "failed in {failed} of {} rounds: {error}",
+                    self.samples.len()
+                )
+            }
+        })
+    }
+
     /// Smallest and largest successful sample.
     pub fn min_max(&self) -> Option<(f64, f64)> {
         let v = self.values();
@@ -213,6 +234,11 @@ pub struct Verdict {
     pub measured: Option<f64>,
     /// `Some(true)` met, `Some(false)` missed, `None` not measurable (a contender failed).
     pub met: Option<bool>,
+    /// Measured rounds the verdict rests on (both sides have a sample) and rounds run.
+    pub rounds: (usize, usize),
+    /// The contenders of this goal (subject included) that failed in some round, with
+    /// [`Series::failure_text`]: shown next to the verdict, never silently dropped.
+    pub failed: Vec<(String, String)>,
 }
 
 /// What a comparison produced.
@@ -386,8 +412,23 @@ fn judge(goal: Goal, series: &[Series], subject: &str, metric: Metric) -> Verdic
             goal,
             measured: None,
             met: None,
+            rounds: (0, 0),
+            failed: vec![(subject.to_owned(), "no such contender".to_owned())],
         };
     };
+    let involved: Vec<&Series> = series
+        .iter()
+        .filter(|s| {
+            s.name == subject
+                || matches!(&goal.target, GoalTarget::RatioToBest(names) if names.contains(&s.name))
+        })
+        .collect();
+    let failed = involved
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.failure_text()?)))
+        .collect();
+    let total = sub.samples.len();
+    let mut used = sub.values().len();
     let measured = match &goal.target {
         GoalTarget::Value => sub.median(),
         GoalTarget::RatioToBest(names) => {
@@ -411,6 +452,7 @@ fn judge(goal: Goal, series: &[Series], subject: &str, metric: Metric) -> Verdic
                         (best != 0.0).then(|| a / best)
                     })
                     .collect();
+                used = per_round.len();
                 median(&per_round)
             }
         }
@@ -419,6 +461,8 @@ fn judge(goal: Goal, series: &[Series], subject: &str, metric: Metric) -> Verdic
         met: measured.map(|m| goal.bound.holds(m)),
         goal,
         measured,
+        rounds: (used, total),
+        failed,
     }
 }
 
@@ -473,6 +517,42 @@ mod tests {
         // b: 10, 11, 12 measured (9 was the warm-up), best per round is always 10.
         assert_eq!(out.verdicts[0].measured, Some(1.2));
         assert_eq!(out.verdicts[0].met, Some(true));
+    }
+
+    #[test]
+    fn an_erring_contender_is_reported_with_its_rounds() {
+        let mut k = 0;
+        let cmp = Comparison {
+            bench: "T".into(),
+            case: "c".into(),
+            metric: Metric::rate("x/s"),
+            subject: "s".into(),
+            contenders: vec![
+                Contender::new("s", || Ok(10.0)),
+                Contender::new("flaky", move || {
+                    k += 1;
+                    if k % 2 == 0 {
+                        Err("boom".to_owned())
+                    } else {
+                        Ok(5.0)
+                    }
+                }),
+            ],
+            goals: vec![Goal::ratio("≥ 1×", "flaky", Bound::AtLeast(1.0))],
+        };
+        // Warm-up k=1 ok; rounds k=2..5: fail, ok, fail, ok.
+        let out = run(cmp, 4, 1);
+        let flaky = &out.series[1];
+        assert_eq!(flaky.failures(), 2);
+        assert_eq!(
+            flaky.failure_text().as_deref(),
+            Some("failed in 2 of 4 rounds: boom")
+        );
+        let v = &out.verdicts[0];
+        assert_eq!(v.rounds, (2, 4), "judged only where both had a sample");
+        assert_eq!(v.failed.len(), 1);
+        assert_eq!(v.failed[0].0, "flaky");
+        assert_eq!(v.met, Some(true));
     }
 
     #[test]

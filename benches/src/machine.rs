@@ -17,6 +17,10 @@ pub struct Machine {
     pub memory: String,
     /// Python and Twisted versions, or why Twisted was skipped.
     pub twisted: String,
+    /// The 1-minute load average when the run started (`/proc/loadavg`), if known: above
+    /// about half the core count, other work shared the machine and wall-clock figures are
+    /// noisy.
+    pub load: Option<f64>,
 }
 
 fn command_line(program: &str, args: &[&str]) -> Option<String> {
@@ -52,13 +56,32 @@ impl Machine {
             })
             .map(|kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0))
             .unwrap_or_else(|| "unknown".to_owned());
+        let load = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next()?.parse().ok());
         Machine {
+            load,
             cpu,
             cores,
             kernel,
             rustc,
             memory,
             twisted: String::new(),
+        }
+    }
+}
+
+impl Machine {
+    /// The cores row: the count, and whether the machine was loaded when the run started.
+    pub fn cores_text(&self) -> String {
+        match self.load {
+            Some(l) if l > self.cores as f64 / 2.0 => format!(
+                "{} (**loaded**: load average {l:.2} at the start, other work was running; \
+                 wall-clock figures are noisy)",
+                self.cores
+            ),
+            Some(l) => format!("{} (quiet: load average {l:.2} at the start)", self.cores),
+            None => format!("{} (load unknown)", self.cores),
         }
     }
 }

@@ -13,6 +13,7 @@ use mio::{Events, Interest, Poll, Token};
 use torsion_reactor::Reactor;
 use torsion_transport::{
     ChildFd, ExitReason, ProcessBuilder, ProcessProtocol, ProcessTransport, Producer, PullProducer,
+    SharedBytes,
 };
 
 use crate::harness::{Bound, Comparison, Contender, Goal, Metric, Sample};
@@ -23,7 +24,7 @@ use crate::{Config, Report};
 const CHUNK: usize = 256 * 1024;
 const MIB: usize = 1024 * 1024;
 
-fn find_cat() -> Result<PathBuf, String> {
+pub(crate) fn find_cat() -> Result<PathBuf, String> {
     std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
@@ -32,11 +33,32 @@ fn find_cat() -> Result<PathBuf, String> {
         .ok_or_else(|| "no cat on PATH".to_owned())
 }
 
+/// How the feeder hands its chunk to torsion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Feed {
+    /// `write(&[u8])`: copied into the write buffer.
+    Copy,
+    /// `write_shared(SharedBytes)`: a reference is queued (CONTRACT D10).
+    Shared,
+    /// `Process::write_static`: a reference is queued and the pipe gets the pages with
+    /// `vmsplice(2)` (CONTRACT D11).
+    Static,
+}
+
+/// The chunk, handed over for good (leaked once per process) for [`Feed::Static`].
+fn static_chunk() -> &'static [u8] {
+    static CHUNK_PAGES: std::sync::OnceLock<&'static [u8]> = std::sync::OnceLock::new();
+    CHUNK_PAGES.get_or_init(|| Box::leak(vec![b'x'; CHUNK].into_boxed_slice()))
+}
+
 /// Writes `left` bytes to the child's stdin, one chunk per `resume_producing`, then closes it.
 struct Feeder {
     transport: RefCell<Option<Rc<dyn ProcessTransport>>>,
+    /// The concrete process, for [`Feed::Static`] (`write_static` is not on the trait).
+    process: RefCell<Option<Rc<torsion_process::Process>>>,
     left: Cell<usize>,
-    chunk: Rc<Vec<u8>>,
+    chunk: SharedBytes,
+    feed: Feed,
 }
 
 impl PullProducer for Feeder {
@@ -48,7 +70,11 @@ impl PullProducer for Feeder {
         if left > 0 {
             let k = left.min(self.chunk.len());
             self.left.set(left - k);
-            t.write(&self.chunk[..k]);
+            match (self.feed, self.chunk.get(..k), &*self.process.borrow()) {
+                (Feed::Shared, Some(part), _) => t.write_shared(part),
+                (Feed::Static, _, Some(p)) => p.write_static(&static_chunk()[..k]),
+                _ => t.write(&self.chunk[..k]),
+            }
         } else {
             t.unregister_producer();
             let _ = t.close_stdin();
@@ -69,7 +95,10 @@ struct Pump {
 impl ProcessProtocol for Pump {
     fn connection_made(&mut self, transport: Rc<dyn ProcessTransport>) {
         *self.feeder.transport.borrow_mut() = Some(transport.clone());
-        let _ = transport.register_producer(Producer::Pull(self.feeder.clone()));
+        // Feed::Static registers once spawn has returned the concrete process.
+        if self.feeder.feed != Feed::Static {
+            let _ = transport.register_producer(Producer::Pull(self.feeder.clone()));
+        }
     }
 
     fn child_data_received(&mut self, _fd: i32, data: &[u8]) {
@@ -78,6 +107,7 @@ impl ProcessProtocol for Pump {
 
     fn process_ended(&mut self, _reason: ExitReason) {
         self.feeder.transport.borrow_mut().take();
+        self.feeder.process.borrow_mut().take();
         self.ended.set(true);
     }
 }
@@ -87,19 +117,22 @@ fn spawn_on(
     builder: &ProcessBuilder,
     protocol: Box<dyn ProcessProtocol>,
     pipe_size: Option<usize>,
-) -> Result<(), String> {
+) -> Result<Rc<torsion_process::Process>, String> {
     use torsion_process::ProcessBuilderExt;
     let builder = match pipe_size {
         Some(size) => builder.clone().pipe_size(size),
         None => builder.clone(),
     };
-    builder
-        .spawn(reactor, protocol)
-        .map(drop)
-        .map_err(|e| e.to_string())
+    builder.spawn(reactor, protocol).map_err(|e| e.to_string())
 }
 
-fn torsion_pipe(total: usize, echo: bool, pipe_size: Option<usize>, chunk: &Rc<Vec<u8>>) -> Sample {
+pub(crate) fn torsion_pipe(
+    total: usize,
+    echo: bool,
+    pipe_size: Option<usize>,
+    chunk: &Rc<Vec<u8>>,
+    feed: Feed,
+) -> Sample {
     let reactor = Reactor::new().map_err(|e| e.to_string())?;
     let builder = ProcessBuilder::new("cat")
         .child_fd(0, ChildFd::Write)
@@ -107,21 +140,30 @@ fn torsion_pipe(total: usize, echo: bool, pipe_size: Option<usize>, chunk: &Rc<V
         .child_fd(2, ChildFd::Null);
     let received = Rc::new(Cell::new(0));
     let ended = Rc::new(Cell::new(false));
+    let feeder = Rc::new(Feeder {
+        transport: RefCell::new(None),
+        process: RefCell::new(None),
+        left: Cell::new(total),
+        chunk: SharedBytes::from(chunk.as_slice()),
+        feed,
+    });
     let t0 = Instant::now();
-    spawn_on(
+    let process = spawn_on(
         &reactor,
         &builder,
         Box::new(Pump {
-            feeder: Rc::new(Feeder {
-                transport: RefCell::new(None),
-                left: Cell::new(total),
-                chunk: chunk.clone(),
-            }),
+            feeder: feeder.clone(),
             received: received.clone(),
             ended: ended.clone(),
         }),
         pipe_size,
     )?;
+    if feed == Feed::Static {
+        *feeder.process.borrow_mut() = Some(process.clone());
+        torsion_transport::Consumer::register_producer(&*process, Producer::Pull(feeder.clone()))
+            .map_err(|e| e.to_string())?;
+    }
+    drop(process);
     let deadline = Instant::now() + Duration::from_secs(60);
     while !ended.get() {
         if Instant::now() > deadline {
@@ -138,12 +180,15 @@ fn torsion_pipe(total: usize, echo: bool, pipe_size: Option<usize>, chunk: &Rc<V
     Ok(total as f64 / secs)
 }
 
-fn raw_pipe(
+/// `vmsplice`: write with `vmsplice(2)` instead of `write(2)` (the chunk is never changed
+/// and outlives the child, so handing the pipe its pages is safe).
+pub(crate) fn raw_pipe(
     cat: &CString,
     total: usize,
     echo: bool,
     pipe_size: Option<usize>,
     chunk: &[u8],
+    vmsplice: bool,
 ) -> Sample {
     let run = || -> io::Result<usize> {
         let t0 = Instant::now();
@@ -198,7 +243,12 @@ fn raw_pipe(
                 if let Some(w) = input.as_mut() {
                     while written < total {
                         let k = (total - written).min(chunk.len());
-                        match w.write(&chunk[..k]) {
+                        let wrote = if vmsplice {
+                            rawproc::vmsplice(w.as_raw_fd(), &chunk[..k])
+                        } else {
+                            w.write(&chunk[..k])
+                        };
+                        match wrote {
                             Ok(n) => written += n,
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                             Err(e) => return Err(e),
@@ -309,6 +359,32 @@ fn bytes_text(n: usize) -> String {
     }
 }
 
+/// The sink with default pipes also shows what the other write paths give: `write(&[u8])`
+/// (a copy per chunk, the path before issue 15), `write_static` (`vmsplice`), and the raw
+/// floor with `vmsplice`.
+fn extra<'a>(
+    echo: bool,
+    pipe_size: Option<usize>,
+    total: usize,
+    chunk: &'a Rc<Vec<u8>>,
+    cat: &'a CString,
+) -> Vec<Contender<'a>> {
+    if echo || pipe_size.is_some() {
+        return Vec::new();
+    }
+    vec![
+        Contender::new("torsion write(&[u8])", move || {
+            torsion_pipe(total, false, None, chunk, Feed::Copy)
+        }),
+        Contender::new("torsion write_static (vmsplice)", move || {
+            torsion_pipe(total, false, None, chunk, Feed::Static)
+        }),
+        Contender::new("raw mio vmsplice", move || {
+            raw_pipe(cat, total, false, None, chunk, true)
+        }),
+    ]
+}
+
 /// Run B3.
 pub fn run(cfg: &Config, report: &mut Report) {
     let cat = match find_cat() {
@@ -355,15 +431,18 @@ pub fn run(cfg: &Config, report: &mut Report) {
                     subject: "torsion".into(),
                     contenders: vec![
                         Contender::new("torsion", move || {
-                            torsion_pipe(total, echo, pipe_size, chunk)
+                            torsion_pipe(total, echo, pipe_size, chunk, Feed::Shared)
                         }),
                         Contender::new("raw mio", move || {
-                            raw_pipe(cat_c, total, echo, pipe_size, chunk)
+                            raw_pipe(cat_c, total, echo, pipe_size, chunk, false)
                         }),
                         Contender::new("tokio (default pipes)", move || {
                             tokio_pipe(total, echo, chunk)
                         }),
-                    ],
+                    ]
+                    .into_iter()
+                    .chain(extra(echo, pipe_size, total, chunk, cat_c))
+                    .collect(),
                     goals,
                 },
                 cfg.rounds,

@@ -147,3 +147,62 @@ pub fn drain(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
 }
+
+/// `vmsplice(2)` of `data` into the pipe `fd` (no `SPLICE_F_GIFT`): the pipe references
+/// the caller's pages instead of copying them, so they must stay allocated and unchanged
+/// until the reader has consumed them.
+///
+/// # Errors
+///
+/// The OS error; `WouldBlock` when the (non-blocking) pipe is full.
+#[cfg(target_os = "linux")]
+pub fn vmsplice(fd: RawFd, data: &[u8]) -> io::Result<usize> {
+    let iov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: one iovec over a live slice; the kernel only reads it. The caller keeps the
+    // pages alive and unchanged until the reader consumed them (see above).
+    let n = unsafe { libc::vmsplice(fd, &iov, 1, libc::SPLICE_F_NONBLOCK) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Raise the soft `RLIMIT_NOFILE` to the hard limit (the B4 scale cells hold 10,000
+/// connections on each side); returns the new soft limit.
+///
+/// # Errors
+///
+/// The OS error.
+pub fn raise_fd_limit() -> io::Result<libc::rlim_t> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a pointer to a local rlimit.
+    unsafe {
+        cvt(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim))?;
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            cvt(libc::setrlimit(libc::RLIMIT_NOFILE, &lim))?;
+        }
+    }
+    Ok(lim.rlim_cur)
+}
+
+/// `listen(fd, backlog)` again on a listening socket: Linux takes the new backlog. mio and
+/// tokio bind with std's 128; torsion's default is 1,024, and the B4 scale cells connect
+/// 10,000 clients at once, so every server gets 1,024 (an overflowing accept queue costs a
+/// 1 s SYN retransmission, which would measure the backlog, not the server).
+///
+/// # Errors
+///
+/// The OS error.
+pub fn set_backlog(fd: RawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen on a socket fd the caller owns.
+    cvt(unsafe { libc::listen(fd, backlog) })?;
+    Ok(())
+}

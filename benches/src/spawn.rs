@@ -69,7 +69,7 @@ fn spawn_on(
 }
 
 /// torsion: `builder.spawn`, iterate until `process_ended`, next.
-fn torsion_spawn(program: &Path, n: usize) -> Sample {
+pub(crate) fn torsion_spawn(program: &Path, n: usize) -> Sample {
     let reactor = Reactor::new().map_err(|e| e.to_string())?;
     let builder = ProcessBuilder::new(program);
     let ended = Rc::new(Cell::new(0usize));
@@ -90,7 +90,7 @@ fn torsion_spawn(program: &Path, n: usize) -> Sample {
 }
 
 /// raw posix_spawn: three pipes, `posix_spawn`, read stdout and stderr to EOF, `waitpid`.
-fn raw_spawn(program: &Path, n: usize) -> Sample {
+pub(crate) fn raw_spawn(program: &Path, n: usize) -> Sample {
     let argv = [CString::new(program.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?];
     let mut buf = [0u8; 4096];
     let t0 = Instant::now();
@@ -116,7 +116,7 @@ fn raw_spawn(program: &Path, n: usize) -> Sample {
 }
 
 /// tokio: `tokio::process::Command` with three pipes, `spawn` + `wait`.
-fn tokio_spawn(program: &Path, n: usize) -> Sample {
+pub(crate) fn tokio_spawn(program: &Path, n: usize) -> Sample {
     use std::process::Stdio;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

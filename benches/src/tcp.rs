@@ -184,6 +184,10 @@ pub fn mio_server() -> Result<Server, String> {
         let setup = || -> io::Result<_> {
             let poll = Poll::new()?;
             let mut listener = TcpListener::bind(local())?;
+            crate::rawproc::set_backlog(
+                std::os::fd::AsRawFd::as_raw_fd(&listener),
+                torsion_reactor::port::DEFAULT_BACKLOG,
+            )?;
             poll.registry()
                 .register(&mut listener, LISTENER, Interest::READABLE)?;
             let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -273,6 +277,14 @@ pub fn tokio_server() -> Result<Server, String> {
                     return;
                 }
             };
+            // The same backlog as torsion's and the raw server's (see rawproc::set_backlog).
+            if let Err(e) = crate::rawproc::set_backlog(
+                std::os::fd::AsRawFd::as_raw_fd(&listener),
+                torsion_reactor::port::DEFAULT_BACKLOG,
+            ) {
+                let _ = tx.send(Err(e.to_string()));
+                return;
+            }
             let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
             let _ = tx.send(Ok(port));
             tokio::spawn(async move {
@@ -342,7 +354,7 @@ pub fn run_client(port: u16, conns: usize, size: usize, secs: f64) -> Sample {
     field(&r, "msgs_per_sec")
 }
 
-fn rust_contender(
+pub(crate) fn rust_contender(
     start: fn() -> Result<Server, String>,
     conns: usize,
     size: usize,

@@ -161,7 +161,7 @@ fn churn_delay(rng: &mut Rng) -> Duration {
     Duration::from_secs(1) + Duration::from_nanos(rng.below(1_000_000_000))
 }
 
-fn torsion_churn(live: usize, ops: usize, reset: bool) -> Sample {
+pub(crate) fn torsion_churn(live: usize, ops: usize, reset: bool) -> Sample {
     let reactor = Reactor::new().map_err(|e| e.to_string())?;
     let mut rng = Rng::new(2);
     let mut calls: Vec<DelayedCall> = (0..live)
@@ -183,7 +183,7 @@ fn torsion_churn(live: usize, ops: usize, reset: bool) -> Sample {
     Ok(t.as_nanos() as f64 / ops as f64)
 }
 
-fn heap_churn(live: usize, ops: usize) -> Sample {
+pub(crate) fn heap_churn(live: usize, ops: usize) -> Sample {
     let origin = Instant::now();
     let mut rng = Rng::new(2);
     let mut heap = IndexedHeap::<Callback>::default();
@@ -206,7 +206,7 @@ fn heap_churn(live: usize, ops: usize) -> Sample {
     Ok((thread_cpu_time() - t0).as_nanos() as f64 / ops as f64)
 }
 
-fn wheel_churn(live: usize, ops: usize) -> Sample {
+pub(crate) fn wheel_churn(live: usize, ops: usize) -> Sample {
     let origin = Instant::now();
     let mut rng = Rng::new(2);
     let mut wheel = TimerWheel::<Callback>::new(1024, 1_000_000);
@@ -243,10 +243,10 @@ pub fn run(cfg: &Config, report: &mut Report) {
         Contender::new("indexed heap", || heap_fire(&input)),
         Contender::new("timer wheel", || wheel_fire(&input)),
     ];
-    let mut goals = vec![Goal::ratio_to_best(
-        "≤ 1.5× the best raw structure",
+    let goals = vec![Goal::ratio_to_best(
+        "≤ 1.2× the best raw structure",
         &["indexed heap", "timer wheel"],
-        Bound::AtMost(1.5),
+        Bound::AtMost(1.2),
     )];
     if let Some(tw) = &cfg.twisted {
         let args = vec!["fire".to_owned(), "--n".to_owned(), twisted_n.to_string()];
@@ -254,11 +254,6 @@ pub fn run(cfg: &Config, report: &mut Report) {
             let r = tw.run("timers.py", &args, Duration::from_secs(120))?;
             field(&r, "ns_per_timer")
         }));
-        goals.push(Goal::ratio(
-            "≥ 40× Twisted",
-            "Twisted",
-            Bound::AtMost(1.0 / 40.0),
-        ));
     }
     report.add(crate::harness::run(
         Comparison {
@@ -276,9 +271,10 @@ pub fn run(cfg: &Config, report: &mut Report) {
         report.note(
             "B5",
             &format!(
-                "Twisted schedules {} timers per run instead of {} (its per-timer cost is \
-                 ~40× higher and a run must fit the time budget); a smaller heap is, if \
-                 anything, cheaper per timer, so the ratio to Twisted is conservative.",
+                "Twisted is shown for reference, without a goal (issue 15 retired \
+                 \"≥ 40× Twisted\": it measured Python, not torsion). It schedules {} timers \
+                 per run instead of {} (its per-timer cost is ~10× higher and a run must fit \
+                 the time budget); a smaller heap is, if anything, cheaper per timer.",
                 count(twisted_n),
                 count(n)
             ),
@@ -291,10 +287,10 @@ pub fn run(cfg: &Config, report: &mut Report) {
         Contender::new("indexed heap", || heap_churn(live, ops)),
         Contender::new("timer wheel", || wheel_churn(live, ops)),
     ];
-    let mut goals = vec![Goal::ratio_to_best(
-        "≤ 1.5× the best raw structure",
+    let goals = vec![Goal::ratio_to_best(
+        "≤ 1.2× the best raw structure",
         &["indexed heap", "timer wheel"],
-        Bound::AtMost(1.5),
+        Bound::AtMost(1.2),
     )];
     if let Some(tw) = &cfg.twisted {
         let args = vec![
@@ -308,11 +304,6 @@ pub fn run(cfg: &Config, report: &mut Report) {
             let r = tw.run("timers.py", &args, Duration::from_secs(120))?;
             field(&r, "ns_per_op")
         }));
-        goals.push(Goal::ratio(
-            "≥ 40× Twisted",
-            "Twisted",
-            Bound::AtMost(1.0 / 40.0),
-        ));
     }
     report.add(crate::harness::run(
         Comparison {

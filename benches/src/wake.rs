@@ -206,7 +206,7 @@ fn rate(n: u64, t0: Instant) -> Sample {
     Ok(n as f64 / t0.elapsed().as_secs_f64())
 }
 
-fn torsion_idle(n: u64) -> Sample {
+pub(crate) fn torsion_idle(n: u64) -> Sample {
     let reactor = Reactor::new().map_err(|e| e.to_string())?;
     let t0 = Instant::now();
     for _ in 0..n {
@@ -215,7 +215,7 @@ fn torsion_idle(n: u64) -> Sample {
     rate(n, t0)
 }
 
-fn mio_idle(n: u64) -> Sample {
+pub(crate) fn mio_idle(n: u64) -> Sample {
     let mut poll = Poll::new().map_err(|e| e.to_string())?;
     let _waker = Waker::new(poll.registry(), Token(0)).map_err(|e| e.to_string())?;
     let mut events = Events::with_capacity(1024);

@@ -10,7 +10,7 @@ use std::rc::Rc;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use torsion_reactor::{FileDescriptor, IoStatus, Reactor, Selectable, WriteOutcome, WriteSink};
-use torsion_transport::Reason;
+use torsion_transport::{Reason, SharedBytes};
 
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -39,19 +39,16 @@ fn register_fd(
     }
 }
 
-fn deregister_fd(registry: &Registry, file: Option<&File>) -> io::Result<()> {
-    match file {
-        Some(f) => match registry.deregister(&mut SourceFd(&f.as_raw_fd())) {
-            Err(e)
-                if e.raw_os_error() == Some(libc::EPERM)
-                    || e.raw_os_error() == Some(libc::ENOENT) =>
-            {
-                Ok(())
-            }
-            other => other,
-        },
-        None => Ok(()),
-    }
+/// A pipe's `Selectable::deregister`: nothing to do. The reactor removes a pipe only when
+/// it is lost, and the pipe closes its fd right then (`connection_lost`, or the drop of
+/// the last `Rc`) and is never registered again; closing the last reference removes the
+/// fd from the epoll/kqueue set, so an `EPOLL_CTL_DEL` first would be one system call more
+/// per pipe for nothing (issue 15, B1: a child with three pipes and a pidfd cost eight
+/// `epoll_ctl` calls, half of them these). Should an event still arrive for it (the
+/// description kept open by a child between fork and exec), its token is stale and the
+/// reactor drops it.
+fn deregister_fd(_registry: &Registry, _file: Option<&File>) -> io::Result<()> {
+    Ok(())
 }
 
 /// What a pipe reports to: the process transport (or the PTY transport).
@@ -210,6 +207,11 @@ impl WriteSink for FileSink<'_> {
         let mut f = self.0;
         f.write_vectored(bufs)
     }
+    /// `vmsplice(2)` on Linux: the pipe references the pages (CONTRACT D11).
+    fn write_static(&mut self, data: &'static [u8]) -> io::Result<usize> {
+        use std::os::fd::AsFd;
+        crate::sys::unix::fd::vmsplice_static(self.0.as_fd(), data)
+    }
     fn shutdown_write(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -264,6 +266,32 @@ impl ProcessWriter {
             let file = self.file.try_borrow().ok()?.clone()?;
             Some((&*file).write(chunk))
         });
+    }
+
+    /// [`write`](Self::write) of an owned buffer, queued without copying (CONTRACT D10).
+    pub fn write_owned(&self, data: Vec<u8>) {
+        self.fd.write_through_vec(data, |chunk| {
+            let file = self.file.try_borrow().ok()?.clone()?;
+            Some((&*file).write(chunk))
+        });
+    }
+
+    /// [`write`](Self::write) of a shared buffer, queued as a reference (CONTRACT D10).
+    pub fn write_shared(&self, data: SharedBytes) {
+        self.fd.write_through_shared(data, |chunk| {
+            let file = self.file.try_borrow().ok()?.clone()?;
+            Some((&*file).write(chunk))
+        });
+    }
+
+    /// Queue `data` without copying it; on Linux it is written with `vmsplice(2)`, so the
+    /// pipe references its pages instead of copying them (CONTRACT D11). `data` must be
+    /// `'static`: the reader may see those pages after this process has moved on, so they
+    /// are handed over for good (a `static`, `include_bytes!`, or `Box::leak`). Elsewhere,
+    /// an ordinary write.
+    #[doc(alias = "vmsplice")]
+    pub fn write_static(&self, data: &'static [u8]) {
+        self.fd.write_static(data);
     }
 
     /// The write side: buffer, producer, closing.

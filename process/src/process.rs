@@ -12,7 +12,7 @@ use torsion_pty::termios::{self, ControlChar, Termios, When};
 use torsion_pty::{MasterOwner, PtyMaster};
 use torsion_transport::{
     ChildFd, Consumer, ExitReason, ProcessError, ProcessProtocol, ProcessTransport, Producer,
-    ProducerError, PushProducer, Reason, Signal,
+    ProducerError, PushProducer, Reason, SharedBytes, Signal,
 };
 
 use crate::core::ExitInfo;
@@ -342,6 +342,26 @@ impl Process {
         self.writer(0)
     }
 
+    /// [`write`](Consumer::write) of data handed over for good: queued without copying,
+    /// and on Linux written to a stdin pipe with `vmsplice(2)`, so the pipe references the
+    /// pages instead of copying them (CONTRACT D11). To a terminal, an ordinary write.
+    /// Without a stdin it is dropped with a `warn!`, as `write` is.
+    #[doc(alias = "vmsplice")]
+    pub fn write_static(&self, data: &'static [u8]) {
+        match &self.io {
+            Io::Pipes(_) => match self.writer(0) {
+                Some(w) => w.write_static(data),
+                None => Consumer::write(self, data),
+            },
+            Io::Pty(_) => {
+                if let Some(m) = self.master() {
+                    self.note_written(data);
+                    m.file_descriptor().write_static(data);
+                }
+            }
+        }
+    }
+
     /// True once a PTY child's master is closed (end of output, `lose_connection`, or
     /// shutdown); for a pipe child, once every pipe is closed.
     pub fn master_closed(&self) -> bool {
@@ -531,6 +551,38 @@ impl Consumer for Process {
     fn write(&self, data: &[u8]) {
         if let Err(e) = self.write_to_child(0, data) {
             log::warn!("process {}: write dropped: {e}", self.original_pid());
+        }
+    }
+
+    /// [`write`](Self::write) without copying `data` (CONTRACT D10).
+    fn write_owned(&self, data: Vec<u8>) {
+        match &self.io {
+            Io::Pipes(_) => match self.writer(0) {
+                Some(w) => w.write_owned(data),
+                None => self.write(&data),
+            },
+            Io::Pty(_) => {
+                if let Some(m) = self.master() {
+                    self.note_written(&data);
+                    m.file_descriptor().write_vec(data);
+                }
+            }
+        }
+    }
+
+    /// [`write`](Self::write) without copying `data` (CONTRACT D10).
+    fn write_shared(&self, data: SharedBytes) {
+        match &self.io {
+            Io::Pipes(_) => match self.writer(0) {
+                Some(w) => w.write_shared(data),
+                None => self.write(&data),
+            },
+            Io::Pty(_) => {
+                if let Some(m) = self.master() {
+                    self.note_written(&data);
+                    m.file_descriptor().write_shared(data);
+                }
+            }
         }
     }
 

@@ -107,11 +107,11 @@ impl Selectable for Watched {
         }
     }
 
-    fn deregister(&self, registry: &Registry) -> io::Result<()> {
-        match &self.pidfd {
-            Some(fd) => registry.deregister(&mut SourceFd(&fd.as_raw_fd())),
-            None => Ok(()),
-        }
+    /// Nothing to do: the pidfd is removed only once the child is reaped (or the reactor
+    /// shuts down) and is closed with this record, which takes it out of the epoll set;
+    /// no `EPOLL_CTL_DEL` first (see `pipes::deregister_fd`).
+    fn deregister(&self, _registry: &Registry) -> io::Result<()> {
+        Ok(())
     }
 
     fn do_read(&self) -> Result<IoStatus, Reason> {

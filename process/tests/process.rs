@@ -38,6 +38,59 @@ fn i2_ten_mib_through_cat_and_back() {
     }
 }
 
+#[test]
+fn d10_owned_and_shared_writes_through_cat_come_back_in_order() {
+    let r = reactor(MODES[0]);
+    let (proto, s) = Recorder::new();
+    let p = (ProcessBuilder::new("cat")).spawn(&r, proto).unwrap();
+    let data: Vec<u8> = (0..4 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let shared = torsion_transport::SharedBytes::from(data.as_slice());
+    Consumer::write(&*p, b"a");
+    p.write_owned(data.clone());
+    p.write_shared(shared.clone());
+    p.write_shared(shared.get(..100).unwrap());
+    Consumer::write(&*p, b"z");
+    p.close_stdin().unwrap();
+    r.run_until(|| s.borrow().ended(), DEADLINE).unwrap();
+    let mut expected = b"a".to_vec();
+    expected.extend_from_slice(&data);
+    expected.extend_from_slice(&data);
+    expected.extend_from_slice(&data[..100]);
+    expected.push(b'z');
+    let s = s.borrow();
+    assert_eq!(s.output(1).len(), expected.len());
+    assert!(s.output(1) == expected, "echo differs");
+}
+
+#[test]
+fn d11_write_static_through_cat_comes_back_in_order() {
+    // 2 MiB, handed over for good: leaked once for the test binary's lifetime.
+    let payload: &'static [u8] = Box::leak(
+        (0..2 * 1024 * 1024u32)
+            .map(|i| (i % 253) as u8)
+            .collect::<Vec<u8>>()
+            .into_boxed_slice(),
+    );
+    let r = reactor(MODES[0]);
+    let (proto, s) = Recorder::new();
+    let p = (ProcessBuilder::new("cat")).spawn(&r, proto).unwrap();
+    Consumer::write(&*p, b"<");
+    p.write_static(payload);
+    Consumer::write(&*p, b"|");
+    p.write_static(&payload[..1000]);
+    Consumer::write(&*p, b">");
+    p.close_stdin().unwrap();
+    r.run_until(|| s.borrow().ended(), DEADLINE).unwrap();
+    let mut expected = b"<".to_vec();
+    expected.extend_from_slice(payload);
+    expected.push(b'|');
+    expected.extend_from_slice(&payload[..1000]);
+    expected.push(b'>');
+    let s = s.borrow();
+    assert_eq!(s.output(1).len(), expected.len());
+    assert!(s.output(1) == expected, "echo differs");
+}
+
 /// The child echoes a line, closes stdout, waits, closes stderr, waits, exits 23; the test
 /// answers each step, so the order is fixed without any timing.
 fn staged_child(r: &torsion_reactor::Reactor) -> Rc<std::cell::RefCell<util::Shared>> {

@@ -9,7 +9,8 @@ use std::rc::{Rc, Weak};
 
 use torsion_reactor::{ProtocolSlot, Reactor, Selectable, catch_panic};
 use torsion_transport::{
-    Address, Consumer, Producer, ProducerError, Protocol, PushProducer, Reason, Transport,
+    Address, Consumer, Producer, ProducerError, Protocol, PushProducer, Reason, SharedBytes,
+    Transport,
 };
 
 use crate::master::{MasterOwner, PtyMaster};
@@ -143,6 +144,18 @@ impl Consumer for PtyTransport {
     fn write(&self, data: &[u8]) {
         if let Some(m) = self.master() {
             m.file_descriptor().write(data);
+        }
+    }
+
+    fn write_owned(&self, data: Vec<u8>) {
+        if let Some(m) = self.master() {
+            m.file_descriptor().write_vec(data);
+        }
+    }
+
+    fn write_shared(&self, data: SharedBytes) {
+        if let Some(m) = self.master() {
+            m.file_descriptor().write_shared(data);
         }
     }
 

@@ -7,23 +7,18 @@
 //! the rule that keeps user code from running under the embedder's borrows.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, IoSlice};
 
 use mio::Token;
-use torsion_transport::{Producer, ProducerError, Reason};
+use torsion_transport::{Producer, ProducerError, Reason, SharedBytes};
 
 use crate::callback::{catch_panic, guard};
 use crate::reactor::{Reactor, WeakReactor};
+use crate::write_buffer::{Chunk, WriteBuffer};
 
 /// Default [`FileDescriptor::buffer_size`]: 64 KiB (CONTRACT D4).
 pub const DEFAULT_BUFFER_SIZE: usize = 64 * 1024;
-/// Writes up to this size are coalesced into the previous chunk; larger ones keep their
-/// own allocation.
-const COALESCE: usize = 4096;
-/// Most iovecs per `writev`.
-const MAX_IOV: usize = 64;
 
 /// Where a [`FileDescriptor`] writes: the embedding transport's fd.
 pub trait WriteSink {
@@ -33,6 +28,18 @@ pub trait WriteSink {
     ///
     /// The OS error; `WouldBlock` when the kernel buffer is full.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize>;
+
+    /// Write `data`, which lives and stays unchanged for the rest of the program: a sink
+    /// may hand the kernel references to its pages instead of copying them (a pipe's
+    /// `vmsplice(2)`, CONTRACT D11). The default is an ordinary
+    /// [`write_vectored`](Self::write_vectored).
+    ///
+    /// # Errors
+    ///
+    /// As `write_vectored`.
+    fn write_static(&mut self, data: &'static [u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(data)])
+    }
 
     /// Shut the write side down (`shutdown(SHUT_WR)`, or close a pipe's write end).
     ///
@@ -73,70 +80,6 @@ enum Step {
     /// Resume `producer`; `drained`: the buffer was empty (else the kernel blocked with
     /// the buffer at or under the low-water mark).
     Resume { producer: Producer, drained: bool },
-}
-
-#[derive(Default)]
-struct WriteBuffer {
-    chunks: VecDeque<Vec<u8>>,
-    /// Bytes of the first chunk already sent.
-    offset: usize,
-    /// Bytes not yet sent.
-    unsent: usize,
-}
-
-impl WriteBuffer {
-    fn push(&mut self, data: &[u8]) {
-        self.unsent += data.len();
-        if data.len() <= COALESCE {
-            if let Some(last) = self.chunks.back_mut() {
-                if last.len() + data.len() <= COALESCE * 4 {
-                    last.extend_from_slice(data);
-                    return;
-                }
-            }
-        }
-        self.chunks.push_back(data.to_vec());
-    }
-
-    fn push_vec(&mut self, data: Vec<u8>) {
-        self.unsent += data.len();
-        self.chunks.push_back(data);
-    }
-
-    fn slices(&self) -> Vec<IoSlice<'_>> {
-        let mut out = Vec::with_capacity(self.chunks.len().min(MAX_IOV));
-        for (i, c) in self.chunks.iter().take(MAX_IOV).enumerate() {
-            let s = if i == 0 { &c[self.offset..] } else { &c[..] };
-            if !s.is_empty() {
-                out.push(IoSlice::new(s));
-            }
-        }
-        out
-    }
-
-    fn consume(&mut self, mut n: usize) {
-        self.unsent -= n.min(self.unsent);
-        while n > 0 {
-            let Some(first) = self.chunks.front() else {
-                break;
-            };
-            let left = first.len() - self.offset;
-            if n >= left {
-                n -= left;
-                self.chunks.pop_front();
-                self.offset = 0;
-            } else {
-                self.offset += n;
-                n = 0;
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        self.chunks.clear();
-        self.offset = 0;
-        self.unsent = 0;
-    }
 }
 
 struct State {
@@ -280,6 +223,15 @@ impl FileDescriptor {
         }
     }
 
+    /// True if the reactor saw the peer close its side (or an error) on this fd, or the
+    /// fd is not registered: see [`Reactor::read_closed_seen`].
+    pub fn read_closed_seen(&self) -> bool {
+        match (self.reactor.upgrade(), self.token.get()) {
+            (Some(r), Some(t)) => r.read_closed_seen(t),
+            _ => true,
+        }
+    }
+
     fn is_writing(&self) -> bool {
         match (self.reactor.upgrade(), self.token.get()) {
             (Some(r), Some(t)) => r.is_writing(t),
@@ -420,36 +372,89 @@ impl FileDescriptor {
     /// stack, or closed); the data is then buffered. A write error is not reported here:
     /// reading stops, later writes are dropped, and the loop's next `do_write` returns the
     /// error, so `connection_lost` comes from the loop (ARCHITECTURE rule 4).
-    pub fn write_through(
-        &self,
-        data: &[u8],
-        mut send: impl FnMut(&[u8]) -> Option<io::Result<usize>>,
-    ) {
+    pub fn write_through(&self, data: &[u8], send: impl FnMut(&[u8]) -> Option<io::Result<usize>>) {
         if data.is_empty() {
             return;
         }
         if !self.may_write_now() {
             return self.write(data);
         }
+        if let Some((done, blocked)) = self.send_now(data, send) {
+            if done < data.len() {
+                let rest = &data[done..];
+                self.append_then(|b| b.push(rest), blocked);
+            }
+        }
+    }
+
+    /// [`write_through`](Self::write_through) of an owned buffer: what the kernel does
+    /// not take is queued without copying (CONTRACT D10).
+    pub fn write_through_vec(
+        &self,
+        data: Vec<u8>,
+        send: impl FnMut(&[u8]) -> Option<io::Result<usize>>,
+    ) {
+        self.write_through_chunk(Chunk::Owned(data), send);
+    }
+
+    /// [`write_through`](Self::write_through) of a shared buffer: what the kernel does
+    /// not take is queued as a reference (CONTRACT D10).
+    pub fn write_through_shared(
+        &self,
+        data: SharedBytes,
+        send: impl FnMut(&[u8]) -> Option<io::Result<usize>>,
+    ) {
+        self.write_through_chunk(Chunk::Shared(data), send);
+    }
+
+    fn write_through_chunk(
+        &self,
+        chunk: Chunk,
+        send: impl FnMut(&[u8]) -> Option<io::Result<usize>>,
+    ) {
+        if chunk.bytes().is_empty() {
+            return;
+        }
+        let (done, blocked) = if self.may_write_now() {
+            match self.send_now(chunk.bytes(), send) {
+                Some(r) => r,
+                None => return,
+            }
+        } else {
+            (0, false)
+        };
+        self.append_then(|b| b.push_chunk(chunk, done), blocked);
+    }
+
+    /// Hand `data` to `send` until it is all taken, the kernel blocks or the fd is busy:
+    /// `(bytes taken, blocked)`, or `None` after a write error (then recorded).
+    fn send_now(
+        &self,
+        data: &[u8],
+        mut send: impl FnMut(&[u8]) -> Option<io::Result<usize>>,
+    ) -> Option<(usize, bool)> {
         let mut done = 0;
         let mut blocked = false;
         while done < data.len() {
             match send(&data[done..]) {
                 None => break,
-                Some(Ok(0)) => return self.fail_write(io::ErrorKind::WriteZero.into()),
+                Some(Ok(0)) => {
+                    self.fail_write(io::ErrorKind::WriteZero.into());
+                    return None;
+                }
                 Some(Ok(n)) => done += n,
                 Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                     blocked = true;
                     break;
                 }
                 Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Some(Err(e)) => return self.fail_write(e),
+                Some(Err(e)) => {
+                    self.fail_write(e);
+                    return None;
+                }
             }
         }
-        if done < data.len() {
-            let rest = &data[done..];
-            self.append_then(|b| b.push(rest), blocked);
-        }
+        Some((done, blocked))
     }
 
     /// A direct write failed: keep the error for the loop's `do_write` (never a callback
@@ -467,10 +472,18 @@ impl FileDescriptor {
         }
     }
 
-    /// Buffer an owned buffer without copying it.
+    /// Buffer an owned buffer without copying it (CONTRACT D10).
     pub fn write_vec(&self, data: Vec<u8>) {
         if !data.is_empty() {
-            self.append(|b| b.push_vec(data));
+            self.append(|b| b.push_chunk(Chunk::Owned(data), 0));
+        }
+    }
+
+    /// Buffer a shared buffer without copying it: a reference is kept until its bytes are
+    /// sent (CONTRACT D10).
+    pub fn write_shared(&self, data: SharedBytes) {
+        if !data.is_empty() {
+            self.append(|b| b.push_chunk(Chunk::Shared(data), 0));
         }
     }
 
@@ -481,6 +494,17 @@ impl FileDescriptor {
                 b.push(c);
             }
         });
+    }
+
+    /// Buffer `data`, which lives and stays unchanged for the rest of the program, without
+    /// copying it; when it is written the sink may hand the kernel references to its pages
+    /// (a pipe's `vmsplice(2)`: [`WriteSink::write_static`], CONTRACT D11). Same rules as
+    /// [`write`](Self::write) otherwise.
+    #[doc(alias = "vmsplice")]
+    pub fn write_static(&self, data: &'static [u8]) {
+        if !data.is_empty() {
+            self.append(|b| b.push_chunk(Chunk::Static(data), 0));
+        }
     }
 
     /// Register a producer (CONTRACT E1): a pull producer is resumed at once; on a
@@ -628,8 +652,10 @@ impl FileDescriptor {
                 if st.buf.unsent == 0 {
                     break;
                 }
-                let slices = st.buf.slices();
-                sink.write_vectored(&slices)
+                match st.buf.front_static() {
+                    Some(data) => sink.write_static(data),
+                    None => sink.write_vectored(&st.buf.slices()),
+                }
             };
             match res {
                 Ok(0) => {
@@ -822,34 +848,5 @@ mod tests {
             "E2: resumed after the drain, by finish_write"
         );
         assert!(!p.resumed_while_lent.get());
-    }
-
-    #[test]
-    fn write_buffer_coalesces_small_and_keeps_large() {
-        let mut b = WriteBuffer::default();
-        b.push(b"ab");
-        b.push(b"cd");
-        assert_eq!(b.chunks.len(), 1);
-        b.push(&vec![1u8; 100_000]);
-        assert_eq!(b.chunks.len(), 2);
-        assert_eq!(b.unsent, 100_004);
-        b.consume(3);
-        assert_eq!(b.offset, 3);
-        assert_eq!(b.slices()[0].len(), 1);
-        b.consume(1);
-        assert_eq!(b.chunks.len(), 1);
-        b.consume(100_000);
-        assert_eq!(b.unsent, 0);
-        assert!(b.chunks.is_empty());
-    }
-
-    #[test]
-    fn write_buffer_appends_after_a_partly_sent_chunk() {
-        let mut b = WriteBuffer::default();
-        b.push(b"hello");
-        b.consume(2);
-        b.push(b"!");
-        let joined: Vec<u8> = b.slices().iter().flat_map(|s| s.to_vec()).collect();
-        assert_eq!(joined, b"llo!");
     }
 }

@@ -88,6 +88,7 @@ mod thread;
 pub mod threadpool;
 #[cfg(unix)]
 pub mod unix;
+mod write_buffer;
 
 /// The syscall funnel of the torsion crates on Unix: `cvt` turns a C return value of `-1`
 /// into the thread's `io::Error`, `cvt_r` also retries `EINTR`. For the process and PTY

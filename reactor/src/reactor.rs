@@ -35,6 +35,9 @@ struct Entry {
     readable: bool,
     writable: bool,
     queued: bool,
+    /// An event said the peer closed its write side (or the fd is in error): a short read
+    /// no longer proves that a later byte brings a new edge.
+    read_closed: bool,
 }
 
 /// One readiness event, copied out of mio's `Events`.
@@ -43,6 +46,7 @@ struct Arrived {
     token: Token,
     readable: bool,
     writable: bool,
+    read_closed: bool,
     write_closed: bool,
 }
 
@@ -245,6 +249,7 @@ impl Reactor {
             readable: false,
             writable: false,
             queued: false,
+            read_closed: false,
         });
         if index >= 0xffff_fff0 {
             self.inner.slab.borrow_mut().remove(index);
@@ -335,6 +340,14 @@ impl Reactor {
     /// True if `token` is registered and reading.
     pub fn is_reading(&self, token: Token) -> bool {
         self.with_entry(token, |e| e.reading).unwrap_or(false)
+    }
+
+    /// True if an event for `token` said its peer closed the read direction (or the fd is
+    /// in error). Until then a read shorter than the buffer emptied the kernel's queue and
+    /// the next byte brings a new edge, so a reader may stop without the read that would
+    /// only say `WouldBlock` (issue 15, B4); after it, it must read on to the EOF.
+    pub fn read_closed_seen(&self, token: Token) -> bool {
+        self.with_entry(token, |e| e.read_closed).unwrap_or(true)
     }
 
     /// True if `token` is registered and writing.
@@ -513,17 +526,20 @@ impl Reactor {
         self.inner.origin.elapsed()
     }
 
-    fn run_timers(&self) {
+    /// Run the due timers; `false` if none was scheduled (then none is now either: no user
+    /// code ran).
+    fn run_timers(&self) -> bool {
         let timers = &self.inner.timers;
         if timers.is_empty() {
             // No clock read when nothing is scheduled: it is most of an idle iteration.
-            return;
+            return false;
         }
         let now = timers.now();
         let cutoff = timers.next_seq();
         while let Some((_, f)) = timers.pop_due(now, Some(cutoff)) {
             catch_panic("a delayed call", f);
         }
+        true
     }
 
     // ----- threads -------------------------------------------------------------------
@@ -537,16 +553,22 @@ impl Reactor {
     pub(crate) fn iteration(&self, max_timeout: Option<Duration>) {
         self.inner.in_iteration.set(true);
         self.inner.thread.run_queued(self);
-        self.run_timers();
+        let mut timers_scheduled = self.run_timers();
         // Deferred continuations (CONTRACT P1): those queued now; what they queue waits for
         // the next iteration, which then does not block.
-        defer::run_soon_batch();
+        if defer::run_soon_batch() > 0 {
+            // A continuation may have scheduled the first timer: the poll must not block
+            // past it.
+            timers_scheduled = !self.inner.timers.is_empty();
+        }
 
         let immediate = self.has_immediate_work()
             || self.inner.stop_requested.get()
             || self.inner.crash_requested.get();
         let timeout = if immediate {
             Some(Duration::ZERO)
+        } else if !timers_scheduled {
+            max_timeout
         } else {
             let to_timer = self
                 .inner
@@ -559,8 +581,6 @@ impl Reactor {
             }
         };
 
-        let mut signal_ready = false;
-        let mut arrived;
         {
             let mut events = self.inner.events.borrow_mut();
             let polled = self.inner.poll.borrow_mut().poll(&mut events, timeout);
@@ -577,6 +597,19 @@ impl Reactor {
                 self.inner.in_iteration.set(false);
                 return;
             }
+        }
+        self.handle_events();
+    }
+
+    /// The rest of an iteration that found events or pending work: readiness into the
+    /// slab, signals, two dispatch passes, deferred disconnections. Kept out of line so
+    /// the idle path of [`iteration`](Self::iteration) stays small (issue 15, B6).
+    #[inline(never)]
+    fn handle_events(&self) {
+        let mut signal_ready = false;
+        let mut arrived;
+        {
+            let events = self.inner.events.borrow();
             arrived = std::mem::take(&mut *self.inner.arrived.borrow_mut());
             for ev in events.iter() {
                 match ev.token() {
@@ -588,6 +621,7 @@ impl Reactor {
                             token,
                             readable: ev.is_readable() || ev.is_read_closed() || err,
                             writable: ev.is_writable() || ev.is_write_closed() || err,
+                            read_closed: ev.is_read_closed() || err,
                             write_closed: ev.is_write_closed(),
                         });
                     }
@@ -600,6 +634,7 @@ impl Reactor {
             }
             let wanted = self.with_entry(a.token, |e| {
                 e.readable |= a.readable;
+                e.read_closed |= a.read_closed;
                 e.writable |= a.writable;
                 (e.reading && e.readable) || (e.writing && e.writable)
             });

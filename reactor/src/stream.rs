@@ -10,7 +10,7 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 use torsion_transport::{
     Address, Consumer, HalfCloseableProtocol, Producer, ProducerError, Protocol, PushProducer,
-    Reason, Transport,
+    Reason, SharedBytes, Transport,
 };
 
 use crate::callback::{ProtocolSlot, catch_panic};
@@ -250,7 +250,16 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
             }
             match self.read_once(buf) {
                 Ok(0) => return Err(Reason::ConnectionDone),
-                Ok(n) => self.deliver(&buf[..n])?,
+                Ok(n) => {
+                    self.deliver(&buf[..n])?;
+                    // A read shorter than the buffer emptied the socket's queue; with
+                    // edge-triggered readiness the next byte brings a new event, so skip the
+                    // read that would only say `WouldBlock` (as tokio and libuv do) — unless
+                    // the peer's close was seen, whose edge is spent: then read on to EOF.
+                    if n < buf.len() && !self.fd.read_closed_seen() {
+                        return Ok(IoStatus::Blocked);
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(IoStatus::Blocked),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(Reason::lost(e)),
@@ -360,6 +369,18 @@ impl<S: StreamSocket + 'static> Consumer for StreamTransport<S> {
         // Straight to the socket when nothing is buffered and it was last seen writable;
         // the socket is borrowed only for each `write(2)`, never across a producer call.
         self.fd.write_through(data, |chunk| {
+            let mut sock = self.sock.try_borrow_mut().ok()?;
+            Some(sock.as_mut()?.write(chunk))
+        });
+    }
+    fn write_owned(&self, data: Vec<u8>) {
+        self.fd.write_through_vec(data, |chunk| {
+            let mut sock = self.sock.try_borrow_mut().ok()?;
+            Some(sock.as_mut()?.write(chunk))
+        });
+    }
+    fn write_shared(&self, data: SharedBytes) {
+        self.fd.write_through_shared(data, |chunk| {
             let mut sock = self.sock.try_borrow_mut().ok()?;
             Some(sock.as_mut()?.write(chunk))
         });

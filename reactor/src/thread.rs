@@ -61,8 +61,10 @@ impl ThreadShared {
     /// Run the calls queued now; calls queued while they run wait for the next iteration.
     /// Without a notification since the last run nothing was queued, and the lock is
     /// skipped (an idle iteration then costs no mutex round trip).
+    #[inline]
     pub(crate) fn run_queued(&self, reactor: &Reactor) {
-        if !self.notified.swap(false, Ordering::AcqRel) {
+        // A plain load first: the swap is a locked instruction, paid only after a wake-up.
+        if !self.notified.load(Ordering::Acquire) || !self.notified.swap(false, Ordering::AcqRel) {
             return;
         }
         let batch = std::mem::take(&mut *self.queue.lock().unwrap_or_else(|p| p.into_inner()));

@@ -91,3 +91,25 @@ fn add_timeout_on_the_reactor_fails_with_timed_out() {
     assert!(matches!(*out.borrow(), Some(Err(Failure::TimedOut(_)))));
     assert!(d.is_called(), "the source was cancelled");
 }
+
+#[test]
+fn p1_a_timer_scheduled_by_a_continuation_bounds_the_next_poll() {
+    // No timer exists when the iteration starts; the continuation schedules the first one.
+    // The poll of that same iteration must wake for it, not block on the long timeout.
+    let r = Reactor::new().unwrap();
+    let fired = Rc::new(Cell::new(false));
+    let (f, r2) = (fired.clone(), r.clone());
+    let d: Deferred<()> = Deferred::new();
+    d.clone().add_callback(move |()| {
+        let f = f.clone();
+        r2.call_later(Duration::from_millis(5), move || f.set(true));
+    });
+    d.callback(()).unwrap();
+    let start = Instant::now();
+    r.iterate(Duration::from_secs(30)).unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "the poll ignored the new timer"
+    );
+    run_until(&r, || fired.get());
+}

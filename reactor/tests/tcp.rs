@@ -99,6 +99,84 @@ fn d1_write_after_lose_connection_is_flushed() {
     assert!(server.borrow().lost[0].is_clean());
 }
 
+/// A read shorter than the buffer ends the read loop (issue 15) unless the peer's close was
+/// seen: data and FIN that are already queued when the connection is accepted, and data
+/// then FIN arriving later, both end in `connection_lost` after every byte.
+#[test]
+fn short_reads_still_reach_eof_with_data_and_fin_together_or_apart() {
+    use std::io::Write;
+    let r = reactor();
+    let log = shared();
+    let l2 = log.clone();
+    let port = r
+        .listen_tcp(
+            "127.0.0.1:0".parse().unwrap(),
+            factory_fn(move |_| Recorder::new(&l2).boxed()),
+        )
+        .expect("listen");
+    let addr = port.host().socket_addr().expect("tcp address");
+    // Together: written and closed before the reactor accepts.
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"one ").unwrap();
+    c.write_all(b"two").unwrap();
+    drop(c);
+    r.run_until(|| log.borrow().lost.len() == 1, DEADLINE)
+        .unwrap();
+    assert_eq!(log.borrow().data, b"one two");
+    assert!(log.borrow().lost[0].is_clean());
+    // Apart: a short read first, then more data and the FIN in a later event.
+    log.borrow_mut().data.clear();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"three").unwrap();
+    r.run_until(|| log.borrow().data == b"three", DEADLINE)
+        .unwrap();
+    c.write_all(b" four").unwrap();
+    drop(c);
+    r.run_until(|| log.borrow().lost.len() == 2, DEADLINE)
+        .unwrap();
+    assert_eq!(log.borrow().data, b"three four");
+    assert!(log.borrow().lost[1].is_clean());
+    port.stop_listening();
+}
+
+#[test]
+fn d10_owned_and_shared_writes_arrive_in_order_with_copied_ones() {
+    use std::rc::Rc;
+    use torsion_transport::SharedBytes;
+    // Big enough that the kernel leaves some of it queued (the no-copy path), and mixed
+    // with copied writes to check the order.
+    let big: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let reply = SharedBytes::from(Rc::<[u8]>::from(&b"<shared reply>"[..]));
+    let mut expected = b"head ".to_vec();
+    expected.extend_from_slice(&big);
+    expected.extend_from_slice(b"<shared reply>");
+    expected.extend_from_slice(b"reply>");
+    expected.extend_from_slice(b" tail");
+    let r = reactor();
+    let (client, server) = (shared(), shared());
+    let sent = (big.clone(), reply);
+    pair(
+        &r,
+        Recorder::new(&client).boxed(),
+        Recorder::new(&server)
+            .on_made(move |t, _| {
+                t.write(b"head ");
+                t.write_owned(sent.0.clone());
+                t.write_shared(sent.1.clone());
+                t.write_shared(sent.1.get(8..).expect("in range"));
+                t.write_owned(Vec::new());
+                t.write(b" tail");
+                t.lose_connection();
+            })
+            .boxed(),
+    );
+    r.run_until(|| client.borrow().lost.len() == 1, DEADLINE)
+        .unwrap();
+    let got = client.borrow().data.clone();
+    assert_eq!(got.len(), expected.len());
+    assert!(got == expected, "bytes differ from the copied-write order");
+}
+
 #[test]
 fn d4_streaming_producer_paused_over_buffer_size_and_resumed() {
     let r = reactor();

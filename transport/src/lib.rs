@@ -85,6 +85,7 @@
 #![warn(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod address;
+pub mod bytes;
 pub mod callback;
 pub mod datagram;
 pub mod defer;
@@ -101,6 +102,7 @@ pub mod transport;
 pub mod unix_socket;
 
 pub use address::Address;
+pub use bytes::SharedBytes;
 pub use datagram::{
     DatagramError, DatagramProtocol, DatagramTransport, MAX_DATAGRAM_SIZE, MulticastInterface,
     ReactorUdp,

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::rc::Rc;
 
-use crate::Address;
 use crate::error::ProducerError;
+use crate::{Address, SharedBytes};
 
 /// A producer that writes on its own schedule and must be told to pause when the consumer's
 /// buffer is full (Twisted's `IPushProducer`).
@@ -103,6 +103,28 @@ pub trait Consumer {
     /// A push producer registered with this consumer is paused from inside this call when
     /// the unsent data goes over the buffer size (CONTRACT D4).
     fn write(&self, data: &[u8]);
+
+    /// Queue an owned buffer without copying it (CONTRACT D10): the consumer keeps the `Vec`
+    /// until its bytes are sent. Same rules as [`write`](Self::write) otherwise; the bytes
+    /// and their order are those of `write(&data)`.
+    ///
+    /// The default copies (`self.write(&data)`); the reactor's transports (TCP, Unix
+    /// sockets, a child's pipes, the PTY) queue the `Vec` itself.
+    #[doc(alias = "write_vec")]
+    fn write_owned(&self, data: Vec<u8>) {
+        self.write(&data);
+    }
+
+    /// Queue a shared buffer without copying it (CONTRACT D10): the consumer holds a
+    /// reference until the bytes are sent, so one buffer can be written many times (to many
+    /// consumers, or as a reused chunk) at the cost of a reference count. Same rules as
+    /// [`write`](Self::write) otherwise.
+    ///
+    /// The default copies (`self.write(&data)`); the reactor's transports queue the
+    /// reference.
+    fn write_shared(&self, data: SharedBytes) {
+        self.write(&data);
+    }
 
     /// Queue several buffers, sent with vectored I/O (CONTRACT D2); same rules as
     /// [`write`](Self::write).

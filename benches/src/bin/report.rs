@@ -1,15 +1,20 @@
 //! Runs the benchmarks of issue 7 and writes `BENCHMARKS.md` plus `benches/charts/*.svg`.
 //!
 //! ```text
-//! cargo run -p torsion-benches --release --features compare --bin report              # everything, < 10 min
-//! cargo run -p torsion-benches --release --features compare --bin report -- --only B5  # one benchmark
-//! cargo run -p torsion-benches --release --features compare --bin report -- --quick    # smoke test
+//! cargo run -p torsion-benches --release --features compare --bin report               # full suite, < 10 min
+//! cargo run -p torsion-benches --release --features compare --bin report -- --suite fast # mid-size, 3 rounds
+//! cargo run -p torsion-benches --release --features compare --bin report -- --only B5   # one benchmark
+//! cargo run -p torsion-benches --release --features compare --bin report -- --quick     # CI smoke run
 //! ```
 //!
-//! `--only` and `--quick` write to `target/bench-report/` unless `--out DIR` is given, so a
-//! partial run never replaces the committed report. `--rounds N` overrides the rounds;
-//! `--no-twisted` skips the Twisted column. The binary needs the `compare` feature (tokio,
-//! calloop and plotters are optional dependencies of this package).
+//! `--suite full` (the default) is what `BENCHMARKS.md` is made from; `--suite fast` runs
+//! mid-size inputs for 3 rounds and leaves out the heaviest cells; `--quick` (CI, after the
+//! tests) runs short inputs for 2 rounds without the Python contenders, to prove every
+//! benchmark still runs. Anything but the full suite, and `--only`, writes to
+//! `target/bench-report/` unless `--out DIR` is given, so a partial run never replaces the
+//! committed report. `--rounds N` overrides the rounds; `--no-twisted` skips the Twisted
+//! column. The binary needs the `compare` feature (tokio, calloop and plotters are optional
+//! dependencies of this package).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,7 +24,7 @@ use torsion_benches::machine::Machine;
 use torsion_benches::report::RunInfo;
 use torsion_benches::twisted::Twisted;
 use torsion_benches::util::repo_root;
-use torsion_benches::{Config, Report};
+use torsion_benches::{Config, Report, Suite};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -30,6 +35,8 @@ const BENCHES: &[(&str, Bench)] = &[
     ("B5", torsion_benches::timers::run),
     ("B6", torsion_benches::wake::run),
     ("B4", torsion_benches::tcp::run),
+    ("B4", torsion_benches::scale::run),
+    ("B14", torsion_benches::latency::run),
     ("B9", torsion_benches::lines::run),
     ("B1", torsion_benches::spawn::run),
     ("B3", torsion_benches::pipes::run),
@@ -42,7 +49,9 @@ const BENCHES: &[(&str, Bench)] = &[
 ];
 
 fn usage() -> ! {
-    eprintln!("usage: report [--quick] [--only B1,B5,...] [--rounds N] [--no-twisted] [--out DIR]");
+    eprintln!(
+        "usage: report [--quick | --suite fast|full] [--only B1,B5,...] [--rounds N] [--no-twisted] [--out DIR]"
+    );
     std::process::exit(2);
 }
 
@@ -56,7 +65,7 @@ fn main() {
         ));
     }
     let started = Instant::now();
-    let mut quick = false;
+    let mut suite = Suite::Full;
     let mut only: Option<Vec<String>> = None;
     let mut rounds: Option<usize> = None;
     let mut no_twisted = false;
@@ -64,7 +73,15 @@ fn main() {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--quick" => quick = true,
+            "--quick" => suite = Suite::Quick,
+            "--suite" => {
+                suite = match args.next().as_deref() {
+                    Some("fast") => Suite::Fast,
+                    Some("full") => Suite::Full,
+                    Some("quick") => Suite::Quick,
+                    _ => usage(),
+                }
+            }
             "--no-twisted" => no_twisted = true,
             "--only" => {
                 only = Some(
@@ -86,7 +103,10 @@ fn main() {
             _ => usage(),
         }
     }
-    let partial = quick || only.is_some();
+    let quick = suite == Suite::Quick;
+    // The quick (CI) run leaves Python out: setting up Twisted needs pip and the network.
+    let no_twisted = no_twisted || quick;
+    let partial = suite != Suite::Full || only.is_some();
     let (report_path, chart_dir, chart_prefix) = match (&out, partial) {
         (Some(dir), _) => (
             dir.join("BENCHMARKS.md"),
@@ -110,7 +130,11 @@ fn main() {
 
     let mut machine = Machine::detect();
     let twisted = if no_twisted {
-        machine.twisted = "skipped: --no-twisted was given".to_owned();
+        machine.twisted = if quick {
+            "skipped: the quick suite runs no Python contenders".to_owned()
+        } else {
+            "skipped: --no-twisted was given".to_owned()
+        };
         None
     } else {
         match Twisted::setup() {
@@ -126,8 +150,13 @@ fn main() {
         }
     };
     let cfg = Config {
+        suite,
         quick,
-        rounds: rounds.unwrap_or(if quick { 2 } else { 5 }),
+        rounds: rounds.unwrap_or(match suite {
+            Suite::Quick => 2,
+            Suite::Fast => 3,
+            Suite::Full => 5,
+        }),
         warmup: 1,
         twisted,
     };
