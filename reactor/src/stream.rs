@@ -232,6 +232,14 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
             .map_err(|e| e.reason())
     }
 
+    /// The protocol takes descriptors, so reads go through `recvmsg` (Unix sockets).
+    fn takes_fds(&self) -> bool {
+        #[cfg(unix)]
+        return self.fd_receiver.get();
+        #[cfg(not(unix))]
+        return false;
+    }
+
     fn read_once(&self, buf: &mut [u8]) -> io::Result<usize> {
         #[cfg(unix)]
         if self.fd_receiver.get() {
@@ -256,7 +264,9 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
                     // edge-triggered readiness the next byte brings a new event, so skip the
                     // read that would only say `WouldBlock` (as tokio and libuv do) — unless
                     // the peer's close was seen, whose edge is spent: then read on to EOF.
-                    if n < buf.len() && !self.fd.read_closed_seen() {
+                    // Not when descriptors may come: `recvmsg` stops short at each message
+                    // that carries some, with more bytes queued behind it (CONTRACT Q8).
+                    if n < buf.len() && !self.takes_fds() && !self.fd.read_closed_seen() {
                         return Ok(IoStatus::Blocked);
                     }
                 }
