@@ -1,6 +1,8 @@
 //! `connect_protocol`, `request_with_timeout`, `client_factory_fn` and
 //! `ReconnectingClientFactory` on the test kit's `MemoryReactor` + `Clock`.
 
+mod util;
+
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -15,25 +17,10 @@ use torsion_transport::defer::{Deferred, Failure};
 use torsion_transport::{
     Address, ClientFactory, Protocol, ReactorTcp, ReactorTime, Reason, Transport,
 };
-
-type Seen<T> = Rc<RefCell<Option<Result<T, Failure>>>>;
-
-fn watch<T: 'static>(d: Deferred<T>) -> Seen<T> {
-    let seen: Seen<T> = Rc::default();
-    let s = seen.clone();
-    drop(d.add_both(move |r| {
-        *s.borrow_mut() = Some(r);
-        Ok(())
-    }));
-    seen
-}
+use util::{settle, watch};
 
 fn addr() -> SocketAddr {
     "127.0.0.1:7000".parse().unwrap()
-}
-
-fn settle(reactor: &MemoryReactor) {
-    reactor.clock().advance(Duration::ZERO);
 }
 
 #[derive(Default)]
