@@ -67,41 +67,11 @@ pub struct UnixClient {
     pub lockfile: bool,
 }
 
-/// A client endpoint of a plugin type.
-#[derive(Clone)]
-pub struct PluginClient {
-    pub(crate) plugin: Arc<dyn ClientPlugin>,
-    pub(crate) fields: Fields,
-}
-
-impl PluginClient {
-    /// The plugin that parsed it.
-    pub fn plugin(&self) -> &Arc<dyn ClientPlugin> {
-        &self.plugin
-    }
-
-    /// The fields as given.
-    pub fn fields(&self) -> &Fields {
-        &self.fields
-    }
-}
-
-impl fmt::Debug for PluginClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PluginClient")
-            .field("prefix", &self.plugin.prefix())
-            .field("fields", &self.fields)
-            .finish()
-    }
-}
-
-impl PartialEq for PluginClient {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.plugin, &other.plugin) && self.fields == other.fields
-    }
-}
-
-impl Eq for PluginClient {}
+plugin::plugin_endpoint!(
+    /// A client endpoint of a plugin type.
+    PluginClient,
+    ClientPlugin
+);
 
 /// Seconds, whole or decimal (Twisted takes whole seconds only); 0 is no timeout.
 fn timeout(v: &str) -> Option<Option<Duration>> {

@@ -125,55 +125,27 @@ pub struct UdpServer {
     pub interface: IpAddr,
 }
 
-/// An endpoint of a plugin type, with the fields it was given.
-#[derive(Clone)]
-pub struct PluginServer {
-    pub(crate) plugin: Arc<dyn ServerPlugin>,
-    pub(crate) fields: Fields,
-}
+plugin::plugin_endpoint!(
+    /// An endpoint of a plugin type, with the fields it was given.
+    PluginServer,
+    ServerPlugin
+);
 
-impl PluginServer {
-    /// The plugin that parsed it.
-    pub fn plugin(&self) -> &Arc<dyn ServerPlugin> {
-        &self.plugin
-    }
-
-    /// The fields as given.
-    pub fn fields(&self) -> &Fields {
-        &self.fields
-    }
-}
-
-impl fmt::Debug for PluginServer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PluginServer")
-            .field("prefix", &self.plugin.prefix())
-            .field("fields", &self.fields)
-            .finish()
-    }
-}
-
-impl PartialEq for PluginServer {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.plugin, &other.plugin) && self.fields == other.fields
-    }
-}
-
-impl Eq for PluginServer {}
-
-pub(crate) fn port_number(v: &str) -> Option<u16> {
-    // Digits only: Rust's parser would also take "+80".
+/// A whole number written in digits only (Rust's parser would also take "+80"), in `T`'s
+/// range.
+fn whole_number<T: FromStr>(v: &str) -> Option<T> {
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     v.parse().ok()
+}
+
+pub(crate) fn port_number(v: &str) -> Option<u16> {
+    whole_number(v)
 }
 
 fn count(v: &str) -> Option<u32> {
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse().ok()
+    whole_number(v)
 }
 
 fn interface(v: &str, default: IpAddr) -> Option<IpAddr> {
