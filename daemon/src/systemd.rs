@@ -197,6 +197,19 @@ pub struct ListenFds {
 
 static FROM_ENV: OnceLock<Result<ListenFds, ActivationError>> = OnceLock::new();
 
+/// The value of the environment variable `name` as a number: digits only (no sign, no
+/// space), in `u64`'s range.
+fn env_number(name: &'static str, v: &str) -> Result<u64, ActivationError> {
+    let bad = || ActivationError::BadVariable {
+        name,
+        value: v.to_owned(),
+    };
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    v.parse().map_err(|_| bad())
+}
+
 /// Check the activation variables (values as read; `our_pid` this process's pid):
 /// the fd numbers and names.
 ///
@@ -212,18 +225,6 @@ pub fn parse_listen_vars(
     let Some(count) = listen_fds else {
         return Err(ActivationError::NotActivated);
     };
-    let number = |name: &'static str, v: &str| -> Result<u64, ActivationError> {
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ActivationError::BadVariable {
-                name,
-                value: v.to_owned(),
-            });
-        }
-        v.parse().map_err(|_| ActivationError::BadVariable {
-            name,
-            value: v.to_owned(),
-        })
-    };
     match listen_pid {
         None => {
             return Err(ActivationError::NotOurs {
@@ -232,7 +233,7 @@ pub fn parse_listen_vars(
             });
         }
         Some(p) => {
-            if number("LISTEN_PID", p)? != u64::from(our_pid) {
+            if env_number("LISTEN_PID", p)? != u64::from(our_pid) {
                 return Err(ActivationError::NotOurs {
                     listen_pid: Some(p.to_owned()),
                     our_pid,
@@ -240,7 +241,7 @@ pub fn parse_listen_vars(
             }
         }
     }
-    let count = number("LISTEN_FDS", count)?;
+    let count = env_number("LISTEN_FDS", count)?;
     let max = u64::try_from(RawFd::MAX - LISTEN_FDS_START).unwrap_or(0);
     if count > max {
         return Err(ActivationError::BadVariable {
@@ -643,22 +644,10 @@ pub fn parse_watchdog_vars(
     pid: Option<&str>,
     our_pid: u32,
 ) -> Result<Option<Duration>, ActivationError> {
-    let number = |name: &'static str, v: &str| -> Result<u64, ActivationError> {
-        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ActivationError::BadVariable {
-                name,
-                value: v.to_owned(),
-            });
-        }
-        v.parse().map_err(|_| ActivationError::BadVariable {
-            name,
-            value: v.to_owned(),
-        })
-    };
     let Some(usec) = usec else { return Ok(None) };
-    let usec = number("WATCHDOG_USEC", usec)?;
+    let usec = env_number("WATCHDOG_USEC", usec)?;
     if let Some(pid) = pid {
-        if number("WATCHDOG_PID", pid)? != u64::from(our_pid) {
+        if env_number("WATCHDOG_PID", pid)? != u64::from(our_pid) {
             return Ok(None);
         }
     }
