@@ -15,7 +15,7 @@ use torsion_transport::{
     Address, DatagramProtocol, DatagramTransport, Factory, ListenOptions, ListeningPort, Protocol,
     Transport, factory_fn,
 };
-use util::{DEADLINE, open_fds};
+use util::{DEADLINE, TempDir, open_fds};
 
 /// The tests count this process's open descriptors: they run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -57,13 +57,6 @@ impl DatagramProtocol for Collect {
             let _ = t.write(data, &from);
         }
     }
-}
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("torsion-adopt-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// Run the reactor while a blocking std client on another thread talks to `addr`.
@@ -114,7 +107,7 @@ fn q5_adopt_tcp_listening_port() {
 #[test]
 fn q5_adopt_unix_listening_port() {
     let _serial = serial();
-    let d = tmp("ulisten");
+    let d = TempDir::new("adopt-ulisten");
     let path = d.join("sock");
     let reactor = Reactor::new().unwrap();
     let listener = UnixListener::bind(&path).unwrap();
@@ -137,7 +130,6 @@ fn q5_adopt_unix_listening_port() {
     assert_eq!(&client.join().unwrap(), b"unix");
     assert_eq!(&*got.borrow(), b"unix");
     port.stop_listening();
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -198,7 +190,7 @@ fn q5_adopt_datagram_ports_udp_and_unix() {
     assert_eq!((&buf[..n], from), (&b"dgram"[..], addr));
     port.stop_listening();
 
-    let d = tmp("udgram");
+    let d = TempDir::new("adopt-udgram");
     let path = d.join("sock");
     let sock = UnixDatagram::bind(&path).unwrap();
     let got = Rc::new(RefCell::new(Vec::new()));
@@ -215,7 +207,6 @@ fn q5_adopt_datagram_ports_udp_and_unix() {
         .unwrap();
     assert_eq!(got.borrow()[0], b"unix dgram");
     port.stop_listening();
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 /// Check that adopting `fd` fails with `expected`, and that the descriptor was closed.
@@ -244,7 +235,7 @@ fn q5_bad_descriptors_are_typed_errors_and_closed() {
     let _serial = serial();
     let reactor = Reactor::new().unwrap();
     let (factory, _) = echo_factory();
-    let d = tmp("bad");
+    let d = TempDir::new("adopt-bad");
     let file = std::fs::File::create(d.join("file")).unwrap();
     let port = |fd| reactor.adopt_stream_port(fd, factory.clone()).map(drop);
     let conn = |fd| reactor.adopt_stream_connection(fd, factory.clone());
@@ -302,7 +293,6 @@ fn q5_bad_descriptors_are_typed_errors_and_closed() {
         port,
     );
     let _ = addr;
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 /// A netlink socket: a family torsion does not drive (std cannot make one).

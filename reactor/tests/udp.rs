@@ -482,17 +482,11 @@ fn q1_q2_udp_keeps_the_datagram_contract() {
 mod unix_datagram {
     use super::*;
     use torsion_transport::MAX_DATAGRAM_SIZE;
-
-    fn dir(name: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("torsion-udg-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
+    use util::TempDir;
 
     #[test]
     fn q1_unix_datagram_echo_and_connected_client() {
-        let d = dir("echo");
+        let d = TempDir::new("udg-echo");
         let reactor = Reactor::new().unwrap();
         let server_path = d.join("server");
         let (sp, server_seen) = proto(true);
@@ -542,7 +536,6 @@ mod unix_datagram {
         client.stop_listening();
         unbound.stop_listening();
         assert!(!server_path.exists(), "the socket file is removed at stop");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     /// The reactor's Unix datagram port against the shared contract.
@@ -583,22 +576,21 @@ mod unix_datagram {
 
     #[test]
     fn q1_q2_unix_datagram_keeps_the_datagram_contract() {
-        let d = dir("contract");
+        let d = TempDir::new("udg-contract");
         let peer = std::os::unix::net::UnixDatagram::bind(d.join("peer")).unwrap();
         peer.set_nonblocking(true).unwrap();
         let mut h = UnixHarness {
             reactor: Reactor::new().unwrap(),
             port_path: d.join("port"),
-            dir: d.clone(),
+            dir: d.0.clone(),
             peer,
         };
         torsion_testing::contract::check_datagram_transport(&mut h);
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn q3_oversized_unix_datagram_is_reported_truncated() {
-        let d = dir("big");
+        let d = TempDir::new("udg-big");
         let reactor = Reactor::new().unwrap();
         let path = d.join("server");
         let (sp, seen) = proto(false);
@@ -643,6 +635,5 @@ mod unix_datagram {
         assert_eq!(seen.borrow().got[1].0.len(), big.len());
         assert_eq!(seen.borrow().truncated.len(), 1);
         server.stop_listening();
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }
