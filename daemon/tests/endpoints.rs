@@ -2,49 +2,20 @@
 //! lock-file check), UDP, SO_REUSEPORT binds, wrong kinds.
 #![cfg(unix)]
 
-use std::cell::RefCell;
+mod util;
+
 use std::net::UdpSocket;
 use std::rc::Rc;
 use std::time::Duration;
 
 use torsion_daemon::endpoints::{self, BindOptions, ConnectError, ServerEndpoint};
 use torsion_reactor::Reactor;
-use torsion_transport::defer::Failure;
-use torsion_transport::{
-    Address, DatagramProtocol, DatagramTransport, Protocol, Transport, factory_fn,
-};
-
-struct Quiet;
-impl Protocol for Quiet {
-    fn data_received(&mut self, _: &[u8]) {}
-}
-
-fn dir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("torsion-ep-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-type Outcome = Rc<RefCell<Option<Result<Rc<dyn Transport>, Failure>>>>;
-
-fn connect(reactor: &Reactor, description: &str) -> Result<Rc<dyn Transport>, Failure> {
-    let got: Outcome = Rc::new(RefCell::new(None));
-    let g = got.clone();
-    endpoints::connect(reactor, description, factory_fn(|_| Box::new(Quiet))).add_both(move |r| {
-        *g.borrow_mut() = Some(r);
-        Ok(())
-    });
-    reactor
-        .run_until(|| got.borrow().is_some(), Duration::from_secs(10))
-        .unwrap();
-    let r = got.borrow_mut().take();
-    r.expect("a result")
-}
+use torsion_transport::{Address, DatagramProtocol, DatagramTransport, factory_fn};
+use util::{Quiet, TempDir, connect};
 
 #[test]
 fn unix_client_endpoint() {
-    let d = dir("unix");
+    let d = TempDir::new("ep-unix");
     let path = d.join("s.sock");
     let reactor = Reactor::new().unwrap();
     let port = endpoints::listen(
@@ -88,7 +59,6 @@ fn unix_client_endpoint() {
         "{f}"
     );
     port.stop_listening();
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 struct UdpEcho(Option<Rc<dyn DatagramTransport>>);
