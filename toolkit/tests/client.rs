@@ -17,7 +17,7 @@ use torsion_transport::defer::{Deferred, Failure};
 use torsion_transport::{
     Address, ClientFactory, Protocol, ReactorTcp, ReactorTime, Reason, Transport,
 };
-use util::{settle, watch};
+use util::{Seen, settle, watch};
 
 fn addr() -> SocketAddr {
     "127.0.0.1:7000".parse().unwrap()
@@ -140,15 +140,20 @@ impl RequestProtocol for Ask {
     }
 }
 
-#[test]
-fn p9_request_in_time_gives_the_answer_and_closes_the_connection() {
-    let reactor = MemoryReactor::new();
-    let seen = watch(request_with_timeout(
-        &reactor,
+/// `request_with_timeout` of an [`Ask`] to `addr()` with a 5 s timeout, watched.
+fn ask_within_5s(reactor: &MemoryReactor) -> Seen<String> {
+    watch(request_with_timeout(
+        reactor,
         addr(),
         Ask::new(),
         Duration::from_secs(5),
-    ));
+    ))
+}
+
+#[test]
+fn p9_request_in_time_gives_the_answer_and_closes_the_connection() {
+    let reactor = MemoryReactor::new();
+    let seen = ask_within_5s(&reactor);
     reactor.clock().advance(Duration::from_secs(2));
     let wire = reactor.tcp_connects()[0].connector.complete().unwrap();
     reactor.clock().advance(Duration::from_secs(2));
@@ -167,12 +172,7 @@ fn p9_request_in_time_gives_the_answer_and_closes_the_connection() {
 #[test]
 fn p9_request_timeout_covers_the_connect() {
     let reactor = MemoryReactor::new();
-    let seen = watch(request_with_timeout(
-        &reactor,
-        addr(),
-        Ask::new(),
-        Duration::from_secs(5),
-    ));
+    let seen = ask_within_5s(&reactor);
     reactor.clock().advance(Duration::from_secs(5));
     assert_eq!(
         reactor.tcp_connects()[0].connector.state(),
@@ -188,12 +188,7 @@ fn p9_request_timeout_covers_the_connect() {
 #[test]
 fn p9_request_timeout_covers_waiting_for_the_answer_and_aborts_the_connection() {
     let reactor = MemoryReactor::new();
-    let seen = watch(request_with_timeout(
-        &reactor,
-        addr(),
-        Ask::new(),
-        Duration::from_secs(5),
-    ));
+    let seen = ask_within_5s(&reactor);
     reactor.clock().advance(Duration::from_secs(1));
     let wire = reactor.tcp_connects()[0].connector.complete().unwrap();
     settle(&reactor);
@@ -208,12 +203,7 @@ fn p9_request_timeout_covers_waiting_for_the_answer_and_aborts_the_connection() 
 #[test]
 fn p9_request_connection_failure_is_the_reason() {
     let reactor = MemoryReactor::new();
-    let seen = watch(request_with_timeout(
-        &reactor,
-        addr(),
-        Ask::new(),
-        Duration::from_secs(5),
-    ));
+    let seen = ask_within_5s(&reactor);
     reactor.tcp_connects()[0]
         .connector
         .fail(Reason::ConnectionRefused);
