@@ -11,7 +11,7 @@ use torsion_toolkit::framing::{
     Prefix32, PrefixWidth, StringControl, StringHandler,
 };
 use torsion_transport::Protocol;
-use util::{Event, Log, connect, feed_cut, log};
+use util::{Event, LineClient, LineEcho, Log, connect, feed_cut, log};
 
 /// Lines; "raw N" switches to raw mode for exactly N bytes, reported as one event.
 struct Lines {
@@ -269,23 +269,6 @@ proptest! {
 /// random lines under a random seed.
 #[test]
 fn lines_over_the_chunking_pump_any_seed() {
-    struct Echo;
-    impl LineHandler for Echo {
-        fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
-            ctl.send_line(line);
-        }
-    }
-    struct Client(Log, Vec<Vec<u8>>);
-    impl LineHandler for Client {
-        fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
-            for l in &self.1 {
-                ctl.send_line(l);
-            }
-        }
-        fn line_received(&mut self, line: &[u8], _: &mut LineControl<'_>) {
-            self.0.borrow_mut().push(Event::Line(line.to_vec()));
-        }
-    }
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(128));
     let lines = prop::collection::vec(
         prop::collection::vec(prop::sample::select(vec![b'a', b'b', b'\r', b' ']), 0..30),
@@ -296,8 +279,8 @@ fn lines_over_the_chunking_pump_any_seed() {
     let result = runner.run(&(lines, any::<u64>()), |(lines, seed)| {
         let log = log();
         let pump = torsion_testing::Pump::new(
-            Box::new(LineReceiver::new(Echo)),
-            Box::new(LineReceiver::new(Client(log.clone(), lines.clone()))),
+            Box::new(LineReceiver::new(LineEcho)),
+            Box::new(LineReceiver::new(LineClient(log.clone(), lines.clone()))),
         )
         .with_chunking(seed);
         pump.flush();

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use torsion_reactor::Reactor;
 use torsion_testing::{MemoryReactor, StringTransport};
+use torsion_toolkit::framing::{LineControl, LineHandler};
 use torsion_transport::defer::{Deferred, Failure};
 use torsion_transport::{Protocol, Reason};
 
@@ -102,4 +103,27 @@ pub fn wait<T: 'static>(
         .run_until(|| s.borrow().is_some(), deadline)
         .expect("the result within the deadline");
     seen.borrow_mut().take().expect("a result")
+}
+
+/// A line server that sends each line back.
+pub struct LineEcho;
+
+impl LineHandler for LineEcho {
+    fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
+        ctl.send_line(line);
+    }
+}
+
+/// A line client that sends its lines once connected and logs the lines it gets back.
+pub struct LineClient(pub Log, pub Vec<Vec<u8>>);
+
+impl LineHandler for LineClient {
+    fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
+        for l in &self.1 {
+            ctl.send_line(l);
+        }
+    }
+    fn line_received(&mut self, line: &[u8], _: &mut LineControl<'_>) {
+        self.0.borrow_mut().push(Event::Line(line.to_vec()));
+    }
 }
