@@ -8,10 +8,10 @@ use std::net::UdpSocket;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_daemon::endpoints::{self, BindOptions, ConnectError, ServerEndpoint};
+use torsion_daemon::endpoints::{self, BindOptions, ServerEndpoint};
 use torsion_reactor::Reactor;
 use torsion_transport::{Address, DatagramProtocol, DatagramTransport, factory_fn};
-use util::{Quiet, TempDir, connect};
+use util::{Quiet, TempDir, assert_refused, connect};
 
 #[test]
 fn unix_client_endpoint() {
@@ -32,14 +32,7 @@ fn unix_client_endpoint() {
     t.lose_connection();
     port.stop_listening();
     // Nobody there: refused, typed.
-    let f = connect(&reactor, &format!("unix:path={}", path.display()))
-        .err()
-        .expect("refused");
-    assert!(
-        f.downcast_ref::<ConnectError>()
-            .is_some_and(ConnectError::is_refused),
-        "{f}"
-    );
+    assert_refused(&reactor, &format!("unix:path={}", path.display()));
     // A server without the lock file: lockfile=1 refuses to connect.
     let port = endpoints::listen(
         &reactor,
@@ -47,16 +40,9 @@ fn unix_client_endpoint() {
         factory_fn(|_| Box::new(Quiet)),
     )
     .unwrap();
-    let f = connect(
+    assert_refused(
         &reactor,
         &format!("unix:path={}:lockfile=1", path.display()),
-    )
-    .err()
-    .expect("refused");
-    assert!(
-        f.downcast_ref::<ConnectError>()
-            .is_some_and(ConnectError::is_refused),
-        "{f}"
     );
     port.stop_listening();
 }

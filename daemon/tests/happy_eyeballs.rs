@@ -12,7 +12,7 @@ use std::time::Duration;
 use torsion_daemon::endpoints::{self, CONNECTION_ATTEMPT_DELAY, ConnectError, HostnameEndpoint};
 use torsion_testing::{ConnectorState, MemoryReactor};
 use torsion_transport::{Reason, factory_fn};
-use util::{Outcome, Quiet, connect};
+use util::{Outcome, Quiet, assert_refused, connect};
 
 fn start(reactor: &Rc<MemoryReactor>, addrs: &[&str]) -> Outcome {
     let addrs: Vec<SocketAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
@@ -180,14 +180,7 @@ fn localhost_for_real() {
     assert_eq!(t.peer().port(), Some(n));
     t.lose_connection();
     port.stop_listening();
-    let f = connect(&reactor, &format!("tcp:host=127.0.0.1:port={n}"))
-        .err()
-        .expect("refused");
-    assert!(
-        f.downcast_ref::<ConnectError>()
-            .is_some_and(ConnectError::is_refused),
-        "{f}"
-    );
+    assert_refused(&reactor, &format!("tcp:host=127.0.0.1:port={n}"));
     let f = connect(&reactor, "tcp:host=127.0.0.1")
         .err()
         .expect("a parse error");

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_daemon::endpoints;
+use torsion_daemon::endpoints::{self, ConnectError};
 use torsion_reactor::Reactor;
 use torsion_transport::defer::Failure;
 use torsion_transport::{Protocol, Transport, factory_fn};
@@ -38,6 +38,17 @@ pub fn connect(reactor: &Reactor, description: &str) -> Result<Rc<dyn Transport>
         .expect("a result within the deadline");
     let r = got.borrow_mut().take();
     r.expect("a result")
+}
+
+/// Connecting to `description` fails with a [`ConnectError`] that says the connection
+/// was refused.
+pub fn assert_refused(reactor: &Reactor, description: &str) {
+    let f = connect(reactor, description).err().expect("refused");
+    assert!(
+        f.downcast_ref::<ConnectError>()
+            .is_some_and(ConnectError::is_refused),
+        "{f}"
+    );
 }
 
 /// A unique temporary directory for socket files, removed on drop (also when the test
