@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::error::{EndpointError, ParseProblem};
 use super::fields::{Escaped, Fields};
 use super::plugin::{self, ClientPlugin};
-use super::server::{port_number, write_fields};
+use super::server::{required_port, write_fields};
 
 /// The connection timeout when a description gives none (Twisted's 30 seconds).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -103,12 +103,7 @@ fn parse_tcp(fields: &Fields) -> Result<TcpClient, ParseProblem> {
             expected: "a host name or an IP address",
         });
     }
-    let port = b.require("port")?;
-    let port = port_number(port).ok_or_else(|| ParseProblem::Invalid {
-        field: "port".into(),
-        value: port.into(),
-        expected: "a port number (0-65535)",
-    })?;
+    let port = required_port(&b)?;
     Ok(TcpClient {
         host: host.to_owned(),
         port,

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use super::error::{EndpointError, ParseProblem};
-use super::fields::{Escaped, Fields};
+use super::fields::{Bound, Escaped, Fields};
 use super::plugin::{self, ServerPlugin};
 
 /// A parsed server endpoint description. `Display` writes it back in the string form
@@ -140,8 +140,15 @@ fn whole_number<T: FromStr>(v: &str) -> Option<T> {
     v.parse().ok()
 }
 
-pub(crate) fn port_number(v: &str) -> Option<u16> {
+fn port_number(v: &str) -> Option<u16> {
     whole_number(v)
+}
+
+/// The `port` field, which must be given: [`ParseProblem::Missing`] without it,
+/// [`ParseProblem::Invalid`] for anything but a port number.
+pub(crate) fn required_port(b: &Bound) -> Result<u16, ParseProblem> {
+    b.parse_with("port", PORT, port_number)?
+        .ok_or(ParseProblem::Missing("port"))
 }
 
 fn count(v: &str) -> Option<u32> {
@@ -176,12 +183,7 @@ fn parse_tcp(fields: &Fields, tcp6: bool) -> Result<TcpServer, ParseProblem> {
         &["port", "interface", "backlog"]
     };
     let b = fields.bind(params)?;
-    let port = b.require("port")?;
-    let port = port_number(port).ok_or_else(|| ParseProblem::Invalid {
-        field: "port".into(),
-        value: port.into(),
-        expected: PORT,
-    })?;
+    let port = required_port(&b)?;
     let default = if tcp6 {
         IpAddr::V6(Ipv6Addr::UNSPECIFIED)
     } else {
@@ -271,12 +273,7 @@ fn parse_systemd(fields: &Fields) -> Result<SystemdServer, ParseProblem> {
 
 fn parse_udp(fields: &Fields) -> Result<UdpServer, ParseProblem> {
     let b = fields.bind(&["port", "interface"])?;
-    let port = b.require("port")?;
-    let port = port_number(port).ok_or_else(|| ParseProblem::Invalid {
-        field: "port".into(),
-        value: port.into(),
-        expected: PORT,
-    })?;
+    let port = required_port(&b)?;
     let default = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     let interface = b
         .parse_with("interface", INTERFACE, |v| interface(v, default))?
