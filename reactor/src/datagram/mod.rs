@@ -529,51 +529,25 @@ impl DatagramTransport for DatagramPort {
     }
 
     fn set_multicast_ttl(&self, ttl: u32) -> io::Result<()> {
-        let v6 = self.is_v6();
-        self.with_sock(|s| {
-            let s = s.udp()?;
-            if v6 {
-                syssock::set_multicast_hops_v6(s, ttl)
-            } else {
-                s.set_multicast_ttl_v4(ttl)
-            }
-        })
+        self.by_family(
+            |s| s.set_multicast_ttl_v4(ttl),
+            |s| syssock::set_multicast_hops_v6(s, ttl),
+        )
     }
 
     fn multicast_ttl(&self) -> io::Result<u32> {
-        let v6 = self.is_v6();
-        self.with_sock(|s| {
-            let s = s.udp()?;
-            if v6 {
-                syssock::multicast_hops_v6(s)
-            } else {
-                s.multicast_ttl_v4()
-            }
-        })
+        self.by_family(|s| s.multicast_ttl_v4(), syssock::multicast_hops_v6)
     }
 
     fn set_multicast_loopback(&self, on: bool) -> io::Result<()> {
-        let v6 = self.is_v6();
-        self.with_sock(|s| {
-            let s = s.udp()?;
-            if v6 {
-                s.set_multicast_loop_v6(on)
-            } else {
-                s.set_multicast_loop_v4(on)
-            }
-        })
+        self.by_family(
+            |s| s.set_multicast_loop_v4(on),
+            |s| s.set_multicast_loop_v6(on),
+        )
     }
 
     fn multicast_loopback(&self) -> io::Result<bool> {
-        let v6 = self.is_v6();
-        self.with_sock(|s| {
-            let s = s.udp()?;
-            if v6 {
-                s.multicast_loop_v6()
-            } else {
-                s.multicast_loop_v4()
-            }
-        })
+        self.by_family(|s| s.multicast_loop_v4(), |s| s.multicast_loop_v6())
     }
 
     fn set_multicast_interface(&self, interface: MulticastInterface) -> io::Result<()> {
@@ -605,6 +579,20 @@ impl DatagramPort {
             Some(s) => f(s),
             None => Err(DatagramError::Closed.into()),
         }
+    }
+
+    /// Run `v4` or `v6` on the UDP socket, as the port's family says (`Unsupported` on a
+    /// Unix datagram socket, `Closed` once stopped).
+    fn by_family<R>(
+        &self,
+        v4: impl FnOnce(&mio::net::UdpSocket) -> io::Result<R>,
+        v6: impl FnOnce(&mio::net::UdpSocket) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let is_v6 = self.is_v6();
+        self.with_sock(|s| {
+            let s = s.udp()?;
+            if is_v6 { v6(s) } else { v4(s) }
+        })
     }
 
     fn multicast(
