@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_testing::{ConnectorState, MemoryReactor};
+use torsion_testing::{ConnectorState, MemoryReactor, StringTransportWithDisconnection};
 use torsion_toolkit::client::{
     Backoff, Connection, ReconnectingClientFactory, RequestProtocol, client_factory_fn,
     connect_protocol, request_with_timeout,
@@ -262,6 +262,17 @@ fn fail_latest(reactor: &MemoryReactor, factory: &ReconnectingClientFactory) -> 
     factory.delay()
 }
 
+/// The latest connection attempt succeeds: its transport.
+fn complete_latest(reactor: &MemoryReactor) -> Rc<StringTransportWithDisconnection> {
+    reactor
+        .tcp_connects()
+        .last()
+        .unwrap()
+        .connector
+        .complete()
+        .unwrap()
+}
+
 #[test]
 fn p10_backoff_grows_by_e_up_to_the_maximum_without_jitter() {
     let reactor = Rc::new(MemoryReactor::new());
@@ -371,13 +382,7 @@ fn p10_a_lost_connection_reconnects_and_a_success_resets_the_delay() {
     assert!(second > first);
     reactor.clock().advance(second);
     // The third attempt connects: the delay is back to the initial one.
-    let wire = reactor
-        .tcp_connects()
-        .last()
-        .unwrap()
-        .connector
-        .complete()
-        .unwrap();
+    let wire = complete_latest(&reactor);
     assert_eq!(factory.retries(), 0);
     assert_eq!(factory.delay(), Duration::from_secs(1));
     // The connection ends (the reactor tells the factory): a retry after e seconds.
@@ -396,13 +401,7 @@ fn p10_reset_delay_by_hand_when_reset_on_connect_is_off() {
     let factory = reconnecting(&reactor, backoff, 1);
     let d = fail_latest(&reactor, &factory);
     reactor.clock().advance(d);
-    let _wire = reactor
-        .tcp_connects()
-        .last()
-        .unwrap()
-        .connector
-        .complete()
-        .unwrap();
+    let _wire = complete_latest(&reactor);
     assert_eq!(
         factory.retries(),
         1,
