@@ -437,6 +437,16 @@ struct UdpHarness {
     peer: std::net::UdpSocket,
 }
 
+/// Every datagram `recv` has waiting (a non-blocking peer socket), in order.
+fn drain(mut recv: impl FnMut(&mut [u8]) -> io::Result<usize>) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = recv(&mut buf) {
+        got.push(buf[..n].to_vec());
+    }
+    got
+}
+
 impl torsion_testing::contract::DatagramHarness for UdpHarness {
     fn start(&mut self, protocol: Box<dyn DatagramProtocol>) -> Rc<dyn DatagramTransport> {
         let port = self.reactor.listen_udp(localhost(false), protocol).unwrap();
@@ -455,12 +465,7 @@ impl torsion_testing::contract::DatagramHarness for UdpHarness {
         self.peer.send(data).unwrap();
     }
     fn peer_received(&mut self) -> Vec<Vec<u8>> {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 2048];
-        while let Ok(n) = self.peer.recv(&mut buf) {
-            got.push(buf[..n].to_vec());
-        }
-        got
+        drain(|buf| self.peer.recv(buf))
     }
     fn step(&mut self) {
         self.reactor.iterate(Duration::from_millis(10)).unwrap();
@@ -562,12 +567,7 @@ mod unix_datagram {
             self.peer.send_to(data, &self.port_path).unwrap();
         }
         fn peer_received(&mut self) -> Vec<Vec<u8>> {
-            let mut got = Vec::new();
-            let mut buf = [0u8; 2048];
-            while let Ok(n) = self.peer.recv(&mut buf) {
-                got.push(buf[..n].to_vec());
-            }
-            got
+            drain(|buf| self.peer.recv(buf))
         }
         fn step(&mut self) {
             self.reactor.iterate(Duration::from_millis(10)).unwrap();
