@@ -59,11 +59,16 @@ impl DatagramProtocol for Collect {
     }
 }
 
-/// Run the reactor while a blocking std client on another thread talks to `addr`.
-fn round_trip_tcp(reactor: &Reactor, addr: SocketAddr) {
+/// Run the reactor while a blocking std client on another thread connects with
+/// `connect`, sends `msg` and reads the echo back.
+fn round_trip<S: Read + Write>(
+    reactor: &Reactor,
+    connect: impl FnOnce() -> std::io::Result<S> + Send + 'static,
+    msg: [u8; 4],
+) {
     let client = std::thread::spawn(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(b"ping").unwrap();
+        let mut s = connect().unwrap();
+        s.write_all(&msg).unwrap();
         let mut buf = [0u8; 4];
         s.read_exact(&mut buf).unwrap();
         buf
@@ -71,7 +76,16 @@ fn round_trip_tcp(reactor: &Reactor, addr: SocketAddr) {
     reactor
         .run_until(|| client.is_finished(), DEADLINE)
         .unwrap();
-    assert_eq!(&client.join().unwrap(), b"ping");
+    assert_eq!(client.join().unwrap(), msg);
+}
+
+/// [`round_trip`] of "ping" over TCP to `addr`.
+fn round_trip_tcp(reactor: &Reactor, addr: SocketAddr) {
+    round_trip(
+        reactor,
+        move || std::net::TcpStream::connect(addr),
+        *b"ping",
+    );
 }
 
 #[test]
@@ -117,17 +131,7 @@ fn q5_adopt_unix_listening_port() {
         .unwrap();
     assert_eq!(port.host(), Address::Unix(Some(path.clone())));
     let p = path.clone();
-    let client = std::thread::spawn(move || {
-        let mut s = UnixStream::connect(p).unwrap();
-        s.write_all(b"unix").unwrap();
-        let mut buf = [0u8; 4];
-        s.read_exact(&mut buf).unwrap();
-        buf
-    });
-    reactor
-        .run_until(|| client.is_finished(), DEADLINE)
-        .unwrap();
-    assert_eq!(&client.join().unwrap(), b"unix");
+    round_trip(&reactor, move || UnixStream::connect(p), *b"unix");
     assert_eq!(&*got.borrow(), b"unix");
     port.stop_listening();
 }
