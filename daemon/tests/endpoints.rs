@@ -11,19 +11,14 @@ use std::time::Duration;
 use torsion_daemon::endpoints::{self, BindOptions, ServerEndpoint};
 use torsion_reactor::Reactor;
 use torsion_transport::{Address, DatagramProtocol, DatagramTransport, factory_fn};
-use util::{Quiet, TempDir, assert_refused, connect};
+use util::{Quiet, TempDir, assert_refused, connect, listen_quiet};
 
 #[test]
 fn unix_client_endpoint() {
     let d = TempDir::new("ep-unix");
     let path = d.join("s.sock");
     let reactor = Reactor::new().unwrap();
-    let port = endpoints::listen(
-        &reactor,
-        &format!("unix:{}", path.display()),
-        factory_fn(|_| Box::new(Quiet)),
-    )
-    .unwrap();
+    let port = listen_quiet(&reactor, &format!("unix:{}", path.display()));
     let t = connect(
         &reactor,
         &format!("unix:path={}:lockfile=1", path.display()),
@@ -34,12 +29,7 @@ fn unix_client_endpoint() {
     // Nobody there: refused, typed.
     assert_refused(&reactor, &format!("unix:path={}", path.display()));
     // A server without the lock file: lockfile=1 refuses to connect.
-    let port = endpoints::listen(
-        &reactor,
-        &format!("unix:{}:lockfile=0", path.display()),
-        factory_fn(|_| Box::new(Quiet)),
-    )
-    .unwrap();
+    let port = listen_quiet(&reactor, &format!("unix:{}:lockfile=0", path.display()));
     assert_refused(
         &reactor,
         &format!("unix:path={}:lockfile=1", path.display()),

@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_daemon::endpoints::{self, CONNECTION_ATTEMPT_DELAY, ConnectError, HostnameEndpoint};
+use torsion_daemon::endpoints::{CONNECTION_ATTEMPT_DELAY, ConnectError, HostnameEndpoint};
 use torsion_testing::{ConnectorState, MemoryReactor};
 use torsion_transport::{Reason, factory_fn};
-use util::{Outcome, Quiet, assert_refused, connect};
+use util::{Outcome, Quiet, assert_refused, connect, listen_quiet};
 
 fn start(reactor: &Rc<MemoryReactor>, addrs: &[&str]) -> Outcome {
     let addrs: Vec<SocketAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
@@ -168,12 +168,7 @@ fn no_addresses_is_an_error() {
 #[test]
 fn localhost_for_real() {
     let reactor = torsion_reactor::Reactor::new().unwrap();
-    let port = endpoints::listen(
-        &reactor,
-        "tcp:0:interface=127.0.0.1",
-        factory_fn(|_| Box::new(Quiet)),
-    )
-    .unwrap();
+    let port = listen_quiet(&reactor, "tcp:0:interface=127.0.0.1");
     let n = port.host().port().unwrap();
     let t = connect(&reactor, &format!("tcp:host=localhost:port={n}"))
         .unwrap_or_else(|f| panic!("{f}"));
@@ -193,12 +188,7 @@ fn localhost_for_real() {
 #[test]
 fn bind_address_connects_from_it() {
     let reactor = torsion_reactor::Reactor::new().unwrap();
-    let port = endpoints::listen(
-        &reactor,
-        "tcp:0:interface=127.0.0.1",
-        factory_fn(|_| Box::new(Quiet)),
-    )
-    .unwrap();
+    let port = listen_quiet(&reactor, "tcp:0:interface=127.0.0.1");
     let n = port.host().port().unwrap();
     let t = connect(
         &reactor,

@@ -11,7 +11,7 @@ use torsion_daemon::endpoints::{self, EndpointError};
 use torsion_daemon::systemd::{Notifier, Watchdog};
 use torsion_testing::Clock;
 use torsion_transport::factory_fn;
-use util::{Quiet, TempDir};
+use util::{Quiet, TempDir, listen_quiet};
 
 fn recv(sock: &UnixDatagram) -> Option<String> {
     let mut buf = [0u8; 256];
@@ -94,7 +94,7 @@ fn unix_endpoint_lock_file_mode_and_cleanup() {
     let path = d.join("s.sock");
     let reactor = torsion_reactor::Reactor::new().unwrap();
     let desc = format!("unix:{}:mode=0600", path.display());
-    let port = endpoints::listen(&reactor, &desc, factory_fn(|_| Box::new(Quiet))).unwrap();
+    let port = listen_quiet(&reactor, &desc);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o600);
     // A second server on the same path: the lock says no, at once.
@@ -113,7 +113,7 @@ fn unix_endpoint_lock_file_mode_and_cleanup() {
     // A stale socket file (its server died without cleaning up) is replaced under the lock.
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     assert!(path.exists());
-    let port = endpoints::listen(&reactor, &desc, factory_fn(|_| Box::new(Quiet))).unwrap();
+    let port = listen_quiet(&reactor, &desc);
     port.stop_listening();
     // Without the lock file, as Twisted, an existing file is an error.
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());

@@ -12,7 +12,7 @@ use std::time::Duration;
 use torsion_daemon::endpoints::{self, ConnectError};
 use torsion_reactor::Reactor;
 use torsion_transport::defer::Failure;
-use torsion_transport::{Protocol, Transport, factory_fn};
+use torsion_transport::{ListeningPort, Protocol, Transport, factory_fn};
 
 /// A protocol that ignores what it receives.
 pub struct Quiet;
@@ -23,6 +23,12 @@ impl Protocol for Quiet {
 
 /// Where a connect's result lands.
 pub type Outcome = Rc<RefCell<Option<Result<Rc<dyn Transport>, Failure>>>>;
+
+/// Listen with a [`Quiet`] protocol on the server endpoint `description`.
+pub fn listen_quiet(reactor: &Reactor, description: &str) -> Rc<dyn ListeningPort> {
+    endpoints::listen(reactor, description, factory_fn(|_| Box::new(Quiet)))
+        .unwrap_or_else(|e| panic!("listen on {description}: {e}"))
+}
 
 /// Connect a [`Quiet`] protocol to the client endpoint `description` on the real
 /// `reactor`, running it until the result (10 s at the most).
