@@ -94,6 +94,21 @@ fn run(
     (events, t.disconnecting())
 }
 
+/// The receiver `make` builds sees the same events (and closes or not alike) whether
+/// `stream` comes whole, cut at `cuts`, or one byte at a time.
+fn same_for_any_cut(
+    make: &dyn Fn(Log) -> Box<dyn Protocol>,
+    stream: &[u8],
+    cuts: Vec<usize>,
+) -> Result<(), TestCaseError> {
+    let whole = run(make, stream, &[]);
+    let cut = run(make, stream, &sorted(cuts, stream.len()));
+    prop_assert_eq!(&cut, &whole);
+    let bytes = run(make, stream, &(0..=stream.len()).collect::<Vec<_>>());
+    prop_assert_eq!(&bytes, &whole, "one byte at a time");
+    Ok(())
+}
+
 fn sorted(mut cuts: Vec<usize>, len: usize) -> Vec<usize> {
     for c in &mut cuts {
         *c %= len + 1;
@@ -174,11 +189,7 @@ proptest! {
                     .with_max_length(max),
             )
         };
-        let whole = run(&make, &stream, &[]);
-        let cut = run(&make, &stream, &sorted(cuts, stream.len()));
-        prop_assert_eq!(&cut, &whole);
-        let bytes = run(&make, &stream, &(0..=stream.len()).collect::<Vec<_>>());
-        prop_assert_eq!(&bytes, &whole, "one byte at a time");
+        same_for_any_cut(&make, &stream, cuts)?;
     }
 
     #[test]
@@ -257,11 +268,7 @@ proptest! {
         let make = |log: Log| -> Box<dyn Protocol> {
             Box::new(NetstringReceiver::new(Strings(log)).with_max_length(max))
         };
-        let whole = run(&make, &stream, &[]);
-        let cut = run(&make, &stream, &sorted(cuts, stream.len()));
-        prop_assert_eq!(&cut, &whole);
-        let bytes = run(&make, &stream, &(0..=stream.len()).collect::<Vec<_>>());
-        prop_assert_eq!(&bytes, &whole, "one byte at a time");
+        same_for_any_cut(&make, &stream, cuts)?;
     }
 }
 
