@@ -240,6 +240,14 @@ fn q1_wrong_addresses_are_typed_errors() {
         DatagramError::of(&e),
         Some(DatagramError::WrongAddressKind { .. })
     ));
+    // An interface of the other kind is named in words, not in Debug form.
+    let e = port
+        .set_multicast_interface(MulticastInterface::Index(3))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "this datagram socket needs IPv4 interface addresses, not interface index 3"
+    );
     port.stop_listening();
 }
 

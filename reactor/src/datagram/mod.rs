@@ -561,8 +561,8 @@ impl DatagramTransport for DatagramPort {
                 (false, MulticastInterface::V4(a)) => syssock::set_multicast_if_v4(s, a),
                 (true, MulticastInterface::Any) => syssock::set_multicast_if_v6(s, 0),
                 (true, MulticastInterface::Index(i)) => syssock::set_multicast_if_v6(s, i),
-                (false, other) => Err(wrong_kind("IPv4 interface", format!("{other:?}"))),
-                (true, other) => Err(wrong_kind("IPv6 interface-index", format!("{other:?}"))),
+                (false, other) => Err(wrong_kind("IPv4 interface", other)),
+                (true, other) => Err(wrong_kind("IPv6 interface-index", other)),
             }
         })
     }
@@ -620,7 +620,7 @@ impl DatagramPort {
                     } else {
                         "IPv4 interface"
                     },
-                    format!("{other:?}"),
+                    other,
                 )),
             }
         })
