@@ -2,57 +2,23 @@
 //! lock-file check), UDP, SO_REUSEPORT binds, wrong kinds.
 #![cfg(unix)]
 
-use std::cell::RefCell;
+mod util;
+
 use std::net::UdpSocket;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_daemon::endpoints::{self, BindOptions, ConnectError, ServerEndpoint};
+use torsion_daemon::endpoints::{self, BindOptions, ServerEndpoint};
 use torsion_reactor::Reactor;
-use torsion_transport::defer::Failure;
-use torsion_transport::{
-    Address, DatagramProtocol, DatagramTransport, Protocol, Transport, factory_fn,
-};
-
-struct Quiet;
-impl Protocol for Quiet {
-    fn data_received(&mut self, _: &[u8]) {}
-}
-
-fn dir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("torsion-ep-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-type Outcome = Rc<RefCell<Option<Result<Rc<dyn Transport>, Failure>>>>;
-
-fn connect(reactor: &Reactor, description: &str) -> Result<Rc<dyn Transport>, Failure> {
-    let got: Outcome = Rc::new(RefCell::new(None));
-    let g = got.clone();
-    endpoints::connect(reactor, description, factory_fn(|_| Box::new(Quiet))).add_both(move |r| {
-        *g.borrow_mut() = Some(r);
-        Ok(())
-    });
-    reactor
-        .run_until(|| got.borrow().is_some(), Duration::from_secs(10))
-        .unwrap();
-    let r = got.borrow_mut().take();
-    r.expect("a result")
-}
+use torsion_transport::{Address, DatagramProtocol, DatagramTransport, factory_fn};
+use util::{Quiet, TempDir, assert_refused, connect, listen_quiet};
 
 #[test]
 fn unix_client_endpoint() {
-    let d = dir("unix");
+    let d = TempDir::new("ep-unix");
     let path = d.join("s.sock");
     let reactor = Reactor::new().unwrap();
-    let port = endpoints::listen(
-        &reactor,
-        &format!("unix:{}", path.display()),
-        factory_fn(|_| Box::new(Quiet)),
-    )
-    .unwrap();
+    let port = listen_quiet(&reactor, &format!("unix:{}", path.display()));
     let t = connect(
         &reactor,
         &format!("unix:path={}:lockfile=1", path.display()),
@@ -61,34 +27,14 @@ fn unix_client_endpoint() {
     t.lose_connection();
     port.stop_listening();
     // Nobody there: refused, typed.
-    let f = connect(&reactor, &format!("unix:path={}", path.display()))
-        .err()
-        .expect("refused");
-    assert!(
-        f.downcast_ref::<ConnectError>()
-            .is_some_and(ConnectError::is_refused),
-        "{f}"
-    );
+    assert_refused(&reactor, &format!("unix:path={}", path.display()));
     // A server without the lock file: lockfile=1 refuses to connect.
-    let port = endpoints::listen(
-        &reactor,
-        &format!("unix:{}:lockfile=0", path.display()),
-        factory_fn(|_| Box::new(Quiet)),
-    )
-    .unwrap();
-    let f = connect(
+    let port = listen_quiet(&reactor, &format!("unix:{}:lockfile=0", path.display()));
+    assert_refused(
         &reactor,
         &format!("unix:path={}:lockfile=1", path.display()),
-    )
-    .err()
-    .expect("refused");
-    assert!(
-        f.downcast_ref::<ConnectError>()
-            .is_some_and(ConnectError::is_refused),
-        "{f}"
     );
     port.stop_listening();
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 struct UdpEcho(Option<Rc<dyn DatagramTransport>>);

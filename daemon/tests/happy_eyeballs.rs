@@ -2,22 +2,17 @@
 //! for real with `localhost`.
 #![cfg(unix)]
 
+mod util;
+
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_daemon::endpoints::{self, CONNECTION_ATTEMPT_DELAY, ConnectError, HostnameEndpoint};
+use torsion_daemon::endpoints::{CONNECTION_ATTEMPT_DELAY, ConnectError, HostnameEndpoint};
 use torsion_testing::{ConnectorState, MemoryReactor};
-use torsion_transport::defer::Failure;
-use torsion_transport::{Protocol, Reason, Transport, factory_fn};
-
-struct Quiet;
-impl Protocol for Quiet {
-    fn data_received(&mut self, _: &[u8]) {}
-}
-
-type Outcome = Rc<RefCell<Option<Result<Rc<dyn Transport>, Failure>>>>;
+use torsion_transport::{Reason, factory_fn};
+use util::{Outcome, Quiet, assert_refused, connect, listen_quiet};
 
 fn start(reactor: &Rc<MemoryReactor>, addrs: &[&str]) -> Outcome {
     let addrs: Vec<SocketAddr> = addrs.iter().map(|a| a.parse().unwrap()).collect();
@@ -170,47 +165,18 @@ fn no_addresses_is_an_error() {
     ));
 }
 
-fn connect_real(
-    reactor: &torsion_reactor::Reactor,
-    description: &str,
-) -> Result<Rc<dyn Transport>, Failure> {
-    let got: Outcome = Rc::new(RefCell::new(None));
-    let g = got.clone();
-    endpoints::connect(reactor, description, factory_fn(|_| Box::new(Quiet))).add_both(move |r| {
-        *g.borrow_mut() = Some(r);
-        Ok(())
-    });
-    reactor
-        .run_until(|| got.borrow().is_some(), Duration::from_secs(10))
-        .unwrap();
-    let r = got.borrow_mut().take();
-    r.expect("a result within the deadline")
-}
-
 #[test]
 fn localhost_for_real() {
     let reactor = torsion_reactor::Reactor::new().unwrap();
-    let port = endpoints::listen(
-        &reactor,
-        "tcp:0:interface=127.0.0.1",
-        factory_fn(|_| Box::new(Quiet)),
-    )
-    .unwrap();
+    let port = listen_quiet(&reactor, "tcp:0:interface=127.0.0.1");
     let n = port.host().port().unwrap();
-    let t = connect_real(&reactor, &format!("tcp:host=localhost:port={n}"))
+    let t = connect(&reactor, &format!("tcp:host=localhost:port={n}"))
         .unwrap_or_else(|f| panic!("{f}"));
     assert_eq!(t.peer().port(), Some(n));
     t.lose_connection();
     port.stop_listening();
-    let f = connect_real(&reactor, &format!("tcp:host=127.0.0.1:port={n}"))
-        .err()
-        .expect("refused");
-    assert!(
-        f.downcast_ref::<ConnectError>()
-            .is_some_and(ConnectError::is_refused),
-        "{f}"
-    );
-    let f = connect_real(&reactor, "tcp:host=127.0.0.1")
+    assert_refused(&reactor, &format!("tcp:host=127.0.0.1:port={n}"));
+    let f = connect(&reactor, "tcp:host=127.0.0.1")
         .err()
         .expect("a parse error");
     assert_eq!(
@@ -222,14 +188,9 @@ fn localhost_for_real() {
 #[test]
 fn bind_address_connects_from_it() {
     let reactor = torsion_reactor::Reactor::new().unwrap();
-    let port = endpoints::listen(
-        &reactor,
-        "tcp:0:interface=127.0.0.1",
-        factory_fn(|_| Box::new(Quiet)),
-    )
-    .unwrap();
+    let port = listen_quiet(&reactor, "tcp:0:interface=127.0.0.1");
     let n = port.host().port().unwrap();
-    let t = connect_real(
+    let t = connect(
         &reactor,
         &format!("tcp:host=127.0.0.1:port={n}:bindAddress=127.0.0.2"),
     )

@@ -2,13 +2,16 @@
 //! the test kit's Clock, and unix: endpoints' lock file.
 #![cfg(unix)]
 
+mod util;
+
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;
 
 use torsion_daemon::endpoints::{self, EndpointError};
 use torsion_daemon::systemd::{Notifier, Watchdog};
 use torsion_testing::Clock;
-use torsion_transport::{Protocol, factory_fn};
+use torsion_transport::factory_fn;
+use util::{Quiet, TempDir, listen_quiet};
 
 fn recv(sock: &UnixDatagram) -> Option<String> {
     let mut buf = [0u8; 256];
@@ -17,16 +20,9 @@ fn recv(sock: &UnixDatagram) -> Option<String> {
         .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned())
 }
 
-fn dir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("torsion-daemon-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn notify_messages_reach_a_path_socket() {
-    let d = dir("notify");
+    let d = TempDir::new("notify");
     let path = d.join("notify");
     let sock = UnixDatagram::bind(&path).unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
@@ -45,7 +41,6 @@ fn notify_messages_reach_a_path_socket() {
             .starts_with(&format!("cannot notify systemd at {}", path.display())),
         "{e}"
     );
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[cfg(target_os = "linux")]
@@ -62,7 +57,7 @@ fn notify_messages_reach_an_abstract_socket() {
 
 #[test]
 fn watchdog_pings_every_half_interval_on_the_clock() {
-    let d = dir("watchdog");
+    let d = TempDir::new("watchdog");
     let path = d.join("notify");
     let sock = UnixDatagram::bind(&path).unwrap();
     sock.set_nonblocking(true).unwrap();
@@ -86,26 +81,20 @@ fn watchdog_pings_every_half_interval_on_the_clock() {
     clock.advance(Duration::from_secs(60));
     assert_eq!(recv(&sock), None, "no ping after the watchdog is dropped");
     assert!(clock_is_idle(&clock));
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 fn clock_is_idle(clock: &Clock) -> bool {
     torsion_transport::ReactorTime::delayed_calls(clock).is_empty()
 }
 
-struct Quiet;
-impl Protocol for Quiet {
-    fn data_received(&mut self, _: &[u8]) {}
-}
-
 #[test]
 fn unix_endpoint_lock_file_mode_and_cleanup() {
     use std::os::unix::fs::PermissionsExt;
-    let d = dir("unix");
+    let d = TempDir::new("unix");
     let path = d.join("s.sock");
     let reactor = torsion_reactor::Reactor::new().unwrap();
     let desc = format!("unix:{}:mode=0600", path.display());
-    let port = endpoints::listen(&reactor, &desc, factory_fn(|_| Box::new(Quiet))).unwrap();
+    let port = listen_quiet(&reactor, &desc);
     let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777;
     assert_eq!(mode, 0o600);
     // A second server on the same path: the lock says no, at once.
@@ -124,7 +113,7 @@ fn unix_endpoint_lock_file_mode_and_cleanup() {
     // A stale socket file (its server died without cleaning up) is replaced under the lock.
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     assert!(path.exists());
-    let port = endpoints::listen(&reactor, &desc, factory_fn(|_| Box::new(Quiet))).unwrap();
+    let port = listen_quiet(&reactor, &desc);
     port.stop_listening();
     // Without the lock file, as Twisted, an existing file is an error.
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
@@ -135,7 +124,6 @@ fn unix_endpoint_lock_file_mode_and_cleanup() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("cannot listen"), "{err}");
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]

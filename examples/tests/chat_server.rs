@@ -5,12 +5,16 @@
 // Unix only: SIGTERM.
 #![cfg(unix)]
 
+mod util;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+use util::output;
 
+const CHAT_SERVER: &str = env!("CARGO_BIN_EXE_chat-server");
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// Kills the server if the test fails before it exits.
@@ -21,7 +25,7 @@ struct Server {
 
 impl Server {
     fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chat-server"))
+        let mut child = Command::new(CHAT_SERVER)
             .args(["--port", "0"])
             .stdout(Stdio::piped())
             .spawn()
@@ -200,32 +204,18 @@ fn a_client_that_never_reads_is_cut_without_stalling_the_others() {
     assert!(server.terminate().success());
 }
 
-/// Runs `chat-server` with `args` to completion: (exit code, stdout, stderr).
-fn output(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_chat-server"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run chat-server");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn help_and_bad_arguments() {
-    let (code, out, err) = output(&["--help"]);
+    let (code, out, err) = output(CHAT_SERVER, &["--help"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(
         out.contains("Usage: chat-server") && out.contains("--port <N>"),
         "{out}"
     );
-    let (code, _, err) = output(&["--bogus"]);
+    let (code, _, err) = output(CHAT_SERVER, &["--bogus"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("unexpected argument '--bogus'"), "{err}");
-    let (code, _, err) = output(&["--port", "http"]);
+    let (code, _, err) = output(CHAT_SERVER, &["--port", "http"]);
     assert_eq!(code, Some(2));
     assert!(
         err.contains("invalid value 'http' for '--port <N>'"),
@@ -237,7 +227,7 @@ fn help_and_bad_arguments() {
 fn a_port_in_use_is_reported_in_display_form() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let (code, out, err) = output(&["--port", &port]);
+    let (code, out, err) = output(CHAT_SERVER, &["--port", &port]);
     assert_eq!(code, Some(1), "{out}{err}");
     assert!(
         err.contains("chat-server: error: cannot listen on 127.0.0.1:")

@@ -2,35 +2,14 @@
 //! readiness, prefork workers, UDP, half-close.
 #![cfg(unix)]
 
+mod util;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::os::unix::net::UnixDatagram;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Kills the child if the test fails before it exits.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "the child did not exit within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+use util::{Guard, wait_bounded};
 
 fn signal(pid: u32, sig: i32) {
     // SAFETY: kill(2) with a pid of a child of ours (or of its children), not yet reaped.

@@ -1,32 +1,11 @@
 //! Runs the example binaries.
 
+mod util;
+
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Kills the child if the test fails before it exits.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_bounded(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "the child did not exit within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+use util::{Guard, output, wait_bounded};
 
 #[test]
 fn tour_runs_and_exits_zero() {
@@ -77,29 +56,6 @@ fn echo_server_echoes_and_exits_zero_on_sigterm() {
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     let status = wait_bounded(&mut guard.0, Duration::from_secs(10));
     assert!(status.success(), "{status}");
-}
-
-/// Runs an example to completion with `args`: (exit code, stdout, stderr).
-fn output(program: &str, args: &[&str]) -> (Option<i32>, String, String) {
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
-    let mut guard = Guard(child);
-    let (mut out, mut err) = (String::new(), String::new());
-    // The examples print little before exiting, so reading to EOF cannot block on a full
-    // stderr pipe; the status wait is bounded.
-    if let Some(mut s) = guard.0.stdout.take() {
-        s.read_to_string(&mut out).unwrap();
-    }
-    if let Some(mut s) = guard.0.stderr.take() {
-        s.read_to_string(&mut err).unwrap();
-    }
-    let status = wait_bounded(&mut guard.0, Duration::from_secs(10));
-    (status.code(), out, err)
 }
 
 const ECHO_SERVER: &str = env!("CARGO_BIN_EXE_echo-server");

@@ -4,34 +4,16 @@
 // with SIGTERM.
 #![cfg(unix)]
 
+mod util;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use util::{Guard, wait_bounded};
 
 const RUN: &str = env!("CARGO_BIN_EXE_run");
 const INETD: &str = env!("CARGO_BIN_EXE_inetd");
-
-/// Kills the child if the test fails before it exits.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_with_deadline(child: &mut Child, secs: u64) -> std::process::ExitStatus {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "did not exit within {secs} s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn run(args: &[&str], input: &[u8]) -> (i32, Vec<u8>, Vec<u8>) {
     let mut child = Command::new(RUN)
@@ -57,7 +39,7 @@ fn run(args: &[&str], input: &[u8]) -> (i32, Vec<u8>, Vec<u8>) {
     so.read_to_end(&mut out).unwrap();
     let err = reader.join().unwrap();
     writer.join().unwrap();
-    let status = wait_with_deadline(&mut child, 30);
+    let status = wait_bounded(&mut child, Duration::from_secs(30));
     (status.code().unwrap_or(-1), out, err)
 }
 
@@ -226,7 +208,7 @@ fn issue_10_run_leaves_the_callers_stdio_blocking() {
         .write_all(&vec![0u8; 10 * 1024 * 1024])
         .expect("our own blocking 10 MB write to the shared stdout pipe");
     std::fs::File::from(in_w).write_all(b"go\n").unwrap();
-    let status = wait_with_deadline(&mut g.0, 20);
+    let status = wait_bounded(&mut g.0, Duration::from_secs(20));
     assert_eq!(status.code(), Some(0));
     assert!(
         shared.iter().all(|fd| !nonblocking(*fd)),
@@ -261,7 +243,7 @@ fn run_forwards_sigterm_to_the_child() {
     assert_eq!(line, "ready\n");
     // SAFETY: signalling our own child.
     unsafe { libc::kill(g.0.id() as i32, libc::SIGTERM) };
-    let status = wait_with_deadline(&mut g.0, 20);
+    let status = wait_bounded(&mut g.0, Duration::from_secs(20));
     assert_eq!(
         status.code(),
         Some(128 + 15),
@@ -306,6 +288,6 @@ fn inetd_serves_each_connection_with_a_child_and_stops_on_sigterm() {
     }
     // SAFETY: signalling our own child.
     unsafe { libc::kill(g.0.id() as i32, libc::SIGTERM) };
-    let status = wait_with_deadline(&mut g.0, 20);
+    let status = wait_bounded(&mut g.0, Duration::from_secs(20));
     assert_eq!(status.code(), Some(0));
 }

@@ -1,19 +1,12 @@
 //! A third-party async crate (futures-util's io utilities) on torsion::net streams,
 //! through the `futures-io` traits.
 
-use std::future::Future;
-use std::time::Duration;
+mod util;
 
 use futures_util::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, copy};
 use torsion_net::{TcpListener, TcpStream};
 use torsion_reactor::Reactor;
-
-fn run<T>(reactor: &Reactor, fut: impl Future<Output = T>) -> T {
-    reactor
-        .block_on(reactor.timeout(Duration::from_secs(20), fut))
-        .expect("block_on")
-        .expect("the test's future did not finish before the deadline")
-}
+use util::run;
 
 #[test]
 fn futures_util_copy_bufreader_lines_and_read_to_end() {

@@ -1,22 +1,15 @@
 //! Processes as futures: output, status, spawn_async on pipes and on a PTY, backpressure.
 #![cfg(unix)]
 
-use std::future::Future;
+mod util;
+
 use std::io;
 use std::time::Duration;
 
 use torsion_net::ProcessBuilderAsync;
 use torsion_reactor::Reactor;
 use torsion_transport::{ExitReason, ProcessBuilder, PtyOptions, Signal, SpawnError, SpawnStep};
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-fn run<T>(reactor: &Reactor, fut: impl Future<Output = T>) -> T {
-    reactor
-        .block_on(reactor.timeout(DEADLINE, fut))
-        .expect("block_on")
-        .expect("the test's future did not finish before the deadline")
-}
+use util::run;
 
 #[test]
 fn output_collects_stdout_stderr_and_the_exit() {

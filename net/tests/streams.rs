@@ -1,8 +1,9 @@
 //! torsion::net streams over TCP and Unix sockets: echo, half-close, split, lines, drop,
 //! errors and backpressure (CONTRACT P6).
 
+mod util;
+
 use std::cell::Cell;
-use std::future::Future;
 use std::io;
 use std::rc::Rc;
 use std::time::Duration;
@@ -11,16 +12,7 @@ use torsion_net::{NetError, READ_HIGH_WATER, TcpListener, TcpStream};
 #[cfg(unix)]
 use torsion_net::{UnixListener, UnixStream};
 use torsion_reactor::Reactor;
-
-const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Run `fut` on the loop, failing the test if it does not finish in time.
-fn run<T>(reactor: &Reactor, fut: impl Future<Output = T>) -> T {
-    reactor
-        .block_on(reactor.timeout(DEADLINE, fut))
-        .expect("block_on")
-        .expect("the test's future did not finish before the deadline")
-}
+use util::run;
 
 async fn read_to_end(s: &mut TcpStream) -> io::Result<Vec<u8>> {
     let mut all = Vec::new();

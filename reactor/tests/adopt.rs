@@ -15,7 +15,7 @@ use torsion_transport::{
     Address, DatagramProtocol, DatagramTransport, Factory, ListenOptions, ListeningPort, Protocol,
     Transport, factory_fn,
 };
-use util::{DEADLINE, open_fds};
+use util::{DEADLINE, TempDir, open_fds};
 
 /// The tests count this process's open descriptors: they run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -59,18 +59,16 @@ impl DatagramProtocol for Collect {
     }
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("torsion-adopt-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-/// Run the reactor while a blocking std client on another thread talks to `addr`.
-fn round_trip_tcp(reactor: &Reactor, addr: SocketAddr) {
+/// Run the reactor while a blocking std client on another thread connects with
+/// `connect`, sends `msg` and reads the echo back.
+fn round_trip<S: Read + Write>(
+    reactor: &Reactor,
+    connect: impl FnOnce() -> std::io::Result<S> + Send + 'static,
+    msg: [u8; 4],
+) {
     let client = std::thread::spawn(move || {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(b"ping").unwrap();
+        let mut s = connect().unwrap();
+        s.write_all(&msg).unwrap();
         let mut buf = [0u8; 4];
         s.read_exact(&mut buf).unwrap();
         buf
@@ -78,7 +76,16 @@ fn round_trip_tcp(reactor: &Reactor, addr: SocketAddr) {
     reactor
         .run_until(|| client.is_finished(), DEADLINE)
         .unwrap();
-    assert_eq!(&client.join().unwrap(), b"ping");
+    assert_eq!(client.join().unwrap(), msg);
+}
+
+/// [`round_trip`] of "ping" over TCP to `addr`.
+fn round_trip_tcp(reactor: &Reactor, addr: SocketAddr) {
+    round_trip(
+        reactor,
+        move || std::net::TcpStream::connect(addr),
+        *b"ping",
+    );
 }
 
 #[test]
@@ -114,7 +121,7 @@ fn q5_adopt_tcp_listening_port() {
 #[test]
 fn q5_adopt_unix_listening_port() {
     let _serial = serial();
-    let d = tmp("ulisten");
+    let d = TempDir::new("adopt-ulisten");
     let path = d.join("sock");
     let reactor = Reactor::new().unwrap();
     let listener = UnixListener::bind(&path).unwrap();
@@ -124,20 +131,9 @@ fn q5_adopt_unix_listening_port() {
         .unwrap();
     assert_eq!(port.host(), Address::Unix(Some(path.clone())));
     let p = path.clone();
-    let client = std::thread::spawn(move || {
-        let mut s = UnixStream::connect(p).unwrap();
-        s.write_all(b"unix").unwrap();
-        let mut buf = [0u8; 4];
-        s.read_exact(&mut buf).unwrap();
-        buf
-    });
-    reactor
-        .run_until(|| client.is_finished(), DEADLINE)
-        .unwrap();
-    assert_eq!(&client.join().unwrap(), b"unix");
+    round_trip(&reactor, move || UnixStream::connect(p), *b"unix");
     assert_eq!(&*got.borrow(), b"unix");
     port.stop_listening();
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -198,7 +194,7 @@ fn q5_adopt_datagram_ports_udp_and_unix() {
     assert_eq!((&buf[..n], from), (&b"dgram"[..], addr));
     port.stop_listening();
 
-    let d = tmp("udgram");
+    let d = TempDir::new("adopt-udgram");
     let path = d.join("sock");
     let sock = UnixDatagram::bind(&path).unwrap();
     let got = Rc::new(RefCell::new(Vec::new()));
@@ -215,7 +211,6 @@ fn q5_adopt_datagram_ports_udp_and_unix() {
         .unwrap();
     assert_eq!(got.borrow()[0], b"unix dgram");
     port.stop_listening();
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 /// Check that adopting `fd` fails with `expected`, and that the descriptor was closed.
@@ -244,7 +239,7 @@ fn q5_bad_descriptors_are_typed_errors_and_closed() {
     let _serial = serial();
     let reactor = Reactor::new().unwrap();
     let (factory, _) = echo_factory();
-    let d = tmp("bad");
+    let d = TempDir::new("adopt-bad");
     let file = std::fs::File::create(d.join("file")).unwrap();
     let port = |fd| reactor.adopt_stream_port(fd, factory.clone()).map(drop);
     let conn = |fd| reactor.adopt_stream_connection(fd, factory.clone());
@@ -302,7 +297,6 @@ fn q5_bad_descriptors_are_typed_errors_and_closed() {
         port,
     );
     let _ = addr;
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 /// A netlink socket: a family torsion does not drive (std cannot make one).

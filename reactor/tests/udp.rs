@@ -240,6 +240,14 @@ fn q1_wrong_addresses_are_typed_errors() {
         DatagramError::of(&e),
         Some(DatagramError::WrongAddressKind { .. })
     ));
+    // An interface of the other kind is named in words, not in Debug form.
+    let e = port
+        .set_multicast_interface(MulticastInterface::Index(3))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "this datagram socket needs IPv4 interface addresses, not interface index 3"
+    );
     port.stop_listening();
 }
 
@@ -437,6 +445,16 @@ struct UdpHarness {
     peer: std::net::UdpSocket,
 }
 
+/// Every datagram `recv` has waiting (a non-blocking peer socket), in order.
+fn drain(mut recv: impl FnMut(&mut [u8]) -> io::Result<usize>) -> Vec<Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 2048];
+    while let Ok(n) = recv(&mut buf) {
+        got.push(buf[..n].to_vec());
+    }
+    got
+}
+
 impl torsion_testing::contract::DatagramHarness for UdpHarness {
     fn start(&mut self, protocol: Box<dyn DatagramProtocol>) -> Rc<dyn DatagramTransport> {
         let port = self.reactor.listen_udp(localhost(false), protocol).unwrap();
@@ -455,12 +473,7 @@ impl torsion_testing::contract::DatagramHarness for UdpHarness {
         self.peer.send(data).unwrap();
     }
     fn peer_received(&mut self) -> Vec<Vec<u8>> {
-        let mut got = Vec::new();
-        let mut buf = [0u8; 2048];
-        while let Ok(n) = self.peer.recv(&mut buf) {
-            got.push(buf[..n].to_vec());
-        }
-        got
+        drain(|buf| self.peer.recv(buf))
     }
     fn step(&mut self) {
         self.reactor.iterate(Duration::from_millis(10)).unwrap();
@@ -482,17 +495,11 @@ fn q1_q2_udp_keeps_the_datagram_contract() {
 mod unix_datagram {
     use super::*;
     use torsion_transport::MAX_DATAGRAM_SIZE;
-
-    fn dir(name: &str) -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("torsion-udg-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    }
+    use util::TempDir;
 
     #[test]
     fn q1_unix_datagram_echo_and_connected_client() {
-        let d = dir("echo");
+        let d = TempDir::new("udg-echo");
         let reactor = Reactor::new().unwrap();
         let server_path = d.join("server");
         let (sp, server_seen) = proto(true);
@@ -542,7 +549,6 @@ mod unix_datagram {
         client.stop_listening();
         unbound.stop_listening();
         assert!(!server_path.exists(), "the socket file is removed at stop");
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     /// The reactor's Unix datagram port against the shared contract.
@@ -569,12 +575,7 @@ mod unix_datagram {
             self.peer.send_to(data, &self.port_path).unwrap();
         }
         fn peer_received(&mut self) -> Vec<Vec<u8>> {
-            let mut got = Vec::new();
-            let mut buf = [0u8; 2048];
-            while let Ok(n) = self.peer.recv(&mut buf) {
-                got.push(buf[..n].to_vec());
-            }
-            got
+            drain(|buf| self.peer.recv(buf))
         }
         fn step(&mut self) {
             self.reactor.iterate(Duration::from_millis(10)).unwrap();
@@ -583,22 +584,21 @@ mod unix_datagram {
 
     #[test]
     fn q1_q2_unix_datagram_keeps_the_datagram_contract() {
-        let d = dir("contract");
+        let d = TempDir::new("udg-contract");
         let peer = std::os::unix::net::UnixDatagram::bind(d.join("peer")).unwrap();
         peer.set_nonblocking(true).unwrap();
         let mut h = UnixHarness {
             reactor: Reactor::new().unwrap(),
             port_path: d.join("port"),
-            dir: d.clone(),
+            dir: d.0.clone(),
             peer,
         };
         torsion_testing::contract::check_datagram_transport(&mut h);
-        std::fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]
     fn q3_oversized_unix_datagram_is_reported_truncated() {
-        let d = dir("big");
+        let d = TempDir::new("udg-big");
         let reactor = Reactor::new().unwrap();
         let path = d.join("server");
         let (sp, seen) = proto(false);
@@ -643,6 +643,5 @@ mod unix_datagram {
         assert_eq!(seen.borrow().got[1].0.len(), big.len());
         assert_eq!(seen.borrow().truncated.len(), 1);
         server.stop_listening();
-        std::fs::remove_dir_all(&d).unwrap();
     }
 }

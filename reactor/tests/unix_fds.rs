@@ -14,7 +14,7 @@ use torsion_reactor::Reactor;
 use torsion_transport::{
     Credentials, FileDescriptorReceiver, MAX_FDS_PER_MESSAGE, Protocol, Transport,
 };
-use util::DEADLINE;
+use util::{DEADLINE, TempDir};
 
 /// One test counts this process's open descriptors: they run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -78,13 +78,6 @@ impl Protocol for Plain {
     }
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("torsion-fds-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// Close-on-exec, as `/proc/self/fdinfo` says (Linux).
 fn cloexec(fd: &OwnedFd) -> Option<bool> {
     let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).ok()?;
@@ -123,7 +116,7 @@ fn pair(reactor: &Reactor, receiver: bool) -> (Shared, Shared) {
 #[test]
 fn q8_descriptors_round_trip_in_order_with_the_bytes() {
     let _serial = serial();
-    let d = tmp("roundtrip");
+    let d = TempDir::new("fds-roundtrip");
     let path = d.join("file");
     std::fs::write(&path, b"contents").unwrap();
     let reactor = Reactor::new().unwrap();
@@ -173,7 +166,6 @@ fn q8_descriptors_round_trip_in_order_with_the_bytes() {
         }
     }
     drop(g);
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]
@@ -227,7 +219,7 @@ fn q8_send_fds_errors() {
 #[test]
 fn q9_peer_credentials_are_ours() {
     let _serial = serial();
-    let d = tmp("creds");
+    let d = TempDir::new("fds-creds");
     let probe = d.join("probe");
     std::fs::write(&probe, b"").unwrap();
     let uid = std::fs::metadata(&probe).unwrap().uid();
@@ -238,7 +230,6 @@ fn q9_peer_credentials_are_ours() {
     if cfg!(any(target_os = "linux", target_os = "macos")) {
         assert_eq!(creds.pid, Some(std::process::id()));
     }
-    std::fs::remove_dir_all(&d).unwrap();
 }
 
 #[test]

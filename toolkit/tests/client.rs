@@ -1,12 +1,14 @@
 //! `connect_protocol`, `request_with_timeout`, `client_factory_fn` and
 //! `ReconnectingClientFactory` on the test kit's `MemoryReactor` + `Clock`.
 
+mod util;
+
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use torsion_testing::{ConnectorState, MemoryReactor};
+use torsion_testing::{ConnectorState, MemoryReactor, StringTransportWithDisconnection};
 use torsion_toolkit::client::{
     Backoff, Connection, ReconnectingClientFactory, RequestProtocol, client_factory_fn,
     connect_protocol, request_with_timeout,
@@ -15,25 +17,10 @@ use torsion_transport::defer::{Deferred, Failure};
 use torsion_transport::{
     Address, ClientFactory, Protocol, ReactorTcp, ReactorTime, Reason, Transport,
 };
-
-type Seen<T> = Rc<RefCell<Option<Result<T, Failure>>>>;
-
-fn watch<T: 'static>(d: Deferred<T>) -> Seen<T> {
-    let seen: Seen<T> = Rc::default();
-    let s = seen.clone();
-    drop(d.add_both(move |r| {
-        *s.borrow_mut() = Some(r);
-        Ok(())
-    }));
-    seen
-}
+use util::{Seen, settle, watch};
 
 fn addr() -> SocketAddr {
     "127.0.0.1:7000".parse().unwrap()
-}
-
-fn settle(reactor: &MemoryReactor) {
-    reactor.clock().advance(Duration::ZERO);
 }
 
 #[derive(Default)]
@@ -153,15 +140,20 @@ impl RequestProtocol for Ask {
     }
 }
 
-#[test]
-fn p9_request_in_time_gives_the_answer_and_closes_the_connection() {
-    let reactor = MemoryReactor::new();
-    let seen = watch(request_with_timeout(
-        &reactor,
+/// `request_with_timeout` of an [`Ask`] to `addr()` with a 5 s timeout, watched.
+fn ask_within_5s(reactor: &MemoryReactor) -> Seen<String> {
+    watch(request_with_timeout(
+        reactor,
         addr(),
         Ask::new(),
         Duration::from_secs(5),
-    ));
+    ))
+}
+
+#[test]
+fn p9_request_in_time_gives_the_answer_and_closes_the_connection() {
+    let reactor = MemoryReactor::new();
+    let seen = ask_within_5s(&reactor);
     reactor.clock().advance(Duration::from_secs(2));
     let wire = reactor.tcp_connects()[0].connector.complete().unwrap();
     reactor.clock().advance(Duration::from_secs(2));
@@ -180,12 +172,7 @@ fn p9_request_in_time_gives_the_answer_and_closes_the_connection() {
 #[test]
 fn p9_request_timeout_covers_the_connect() {
     let reactor = MemoryReactor::new();
-    let seen = watch(request_with_timeout(
-        &reactor,
-        addr(),
-        Ask::new(),
-        Duration::from_secs(5),
-    ));
+    let seen = ask_within_5s(&reactor);
     reactor.clock().advance(Duration::from_secs(5));
     assert_eq!(
         reactor.tcp_connects()[0].connector.state(),
@@ -201,12 +188,7 @@ fn p9_request_timeout_covers_the_connect() {
 #[test]
 fn p9_request_timeout_covers_waiting_for_the_answer_and_aborts_the_connection() {
     let reactor = MemoryReactor::new();
-    let seen = watch(request_with_timeout(
-        &reactor,
-        addr(),
-        Ask::new(),
-        Duration::from_secs(5),
-    ));
+    let seen = ask_within_5s(&reactor);
     reactor.clock().advance(Duration::from_secs(1));
     let wire = reactor.tcp_connects()[0].connector.complete().unwrap();
     settle(&reactor);
@@ -221,12 +203,7 @@ fn p9_request_timeout_covers_waiting_for_the_answer_and_aborts_the_connection() 
 #[test]
 fn p9_request_connection_failure_is_the_reason() {
     let reactor = MemoryReactor::new();
-    let seen = watch(request_with_timeout(
-        &reactor,
-        addr(),
-        Ask::new(),
-        Duration::from_secs(5),
-    ));
+    let seen = ask_within_5s(&reactor);
     reactor.tcp_connects()[0]
         .connector
         .fail(Reason::ConnectionRefused);
@@ -283,6 +260,17 @@ fn fail_latest(reactor: &MemoryReactor, factory: &ReconnectingClientFactory) -> 
     let last = reactor.tcp_connects().last().unwrap().connector.clone();
     assert!(last.fail(Reason::ConnectionRefused));
     factory.delay()
+}
+
+/// The latest connection attempt succeeds: its transport.
+fn complete_latest(reactor: &MemoryReactor) -> Rc<StringTransportWithDisconnection> {
+    reactor
+        .tcp_connects()
+        .last()
+        .unwrap()
+        .connector
+        .complete()
+        .unwrap()
 }
 
 #[test]
@@ -394,13 +382,7 @@ fn p10_a_lost_connection_reconnects_and_a_success_resets_the_delay() {
     assert!(second > first);
     reactor.clock().advance(second);
     // The third attempt connects: the delay is back to the initial one.
-    let wire = reactor
-        .tcp_connects()
-        .last()
-        .unwrap()
-        .connector
-        .complete()
-        .unwrap();
+    let wire = complete_latest(&reactor);
     assert_eq!(factory.retries(), 0);
     assert_eq!(factory.delay(), Duration::from_secs(1));
     // The connection ends (the reactor tells the factory): a retry after e seconds.
@@ -419,13 +401,7 @@ fn p10_reset_delay_by_hand_when_reset_on_connect_is_off() {
     let factory = reconnecting(&reactor, backoff, 1);
     let d = fail_latest(&reactor, &factory);
     reactor.clock().advance(d);
-    let _wire = reactor
-        .tcp_connects()
-        .last()
-        .unwrap()
-        .connector
-        .complete()
-        .unwrap();
+    let _wire = complete_latest(&reactor);
     assert_eq!(
         factory.retries(),
         1,

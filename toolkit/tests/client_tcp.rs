@@ -1,6 +1,8 @@
 //! The client helpers over real TCP on the real reactor, bounded in time, listening
 //! sockets closed at the end.
 
+mod util;
+
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -12,22 +14,9 @@ use torsion_toolkit::client::{
 };
 use torsion_transport::defer::{Deferred, Failure};
 use torsion_transport::{ListeningPort, Protocol, ReactorTcp, Reason, Transport, factory_fn};
+use util::wait;
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-fn wait<T: 'static>(reactor: &Reactor, d: Deferred<T>) -> Result<T, Failure> {
-    let seen: Rc<RefCell<Option<Result<T, Failure>>>> = Rc::default();
-    let s = seen.clone();
-    drop(d.add_both(move |r| {
-        *s.borrow_mut() = Some(r);
-        Ok(())
-    }));
-    let s = seen.clone();
-    reactor
-        .run_until(|| s.borrow().is_some(), DEADLINE)
-        .expect("a result within the deadline");
-    seen.borrow_mut().take().expect("a result")
-}
 
 /// A server that answers each line with "ANSWER\n" when `answer`, and says nothing
 /// otherwise; it records how its connections ended.
@@ -119,6 +108,7 @@ fn p9_a_request_gets_its_answer_and_the_connection_is_closed() {
     let answer = wait(
         &reactor,
         request_with_timeout(&reactor, addr, ask(), Duration::from_secs(10)),
+        DEADLINE,
     );
     assert_eq!(answer.unwrap(), b"ANSWER\n");
     let e = ended.clone();
@@ -139,6 +129,7 @@ fn p9_a_silent_server_times_the_whole_request_out_and_the_connection_is_aborted(
     let r = wait(
         &reactor,
         request_with_timeout(&reactor, addr, client, Duration::from_millis(200)),
+        DEADLINE,
     );
     assert!(matches!(r, Err(Failure::TimedOut(_))), "{r:?}");
     assert!(started.elapsed() >= Duration::from_millis(200));
@@ -160,7 +151,7 @@ fn p9_connecting_to_a_closed_port_fails_with_refused() {
     let reactor = Reactor::new().unwrap();
     let (port, addr, _) = listen(&reactor, true);
     port.stop_listening();
-    let r = wait(&reactor, connect_protocol(&reactor, addr, ask()));
+    let r = wait(&reactor, connect_protocol(&reactor, addr, ask()), DEADLINE);
     let f = r.expect_err("refused");
     assert!(
         matches!(f.downcast_ref::<Reason>(), Some(Reason::ConnectionRefused)),

@@ -13,7 +13,7 @@ use torsion_toolkit::framing::{
     LineReceiver, MAX_LENGTH,
 };
 use torsion_transport::{Protocol, PushProducer, Reason, Transport};
-use util::{Event, Log, connect, feed_cut, feed_in, lines, log};
+use util::{Event, LineClient, LineEcho, Log, connect, feed_cut, feed_in, lines, log};
 
 /// Records every line, raw chunk, overflow and the close.
 struct Recorder {
@@ -376,20 +376,24 @@ fn twisted_line_length_exceeded_gets_everything_buffered() {
     }
 }
 
+/// Echoes each line (without its delimiter) and pauses; keeps the framed transport in
+/// its handle so the test can resume it.
+struct Consuming(Handle);
+
+impl LineHandler for Consuming {
+    fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
+        *self.0.borrow_mut() = Some(ctl.transport());
+    }
+    fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
+        ctl.write(line);
+        ctl.pause_producing();
+    }
+}
+
 /// Twisted's `ProducerTests.test_pauseResume`, step by step: a handler that echoes each
 /// line and pauses gets one line per resume, including lines that arrived while paused.
 #[test]
 fn twisted_pause_resume() {
-    struct Consuming(Handle);
-    impl LineHandler for Consuming {
-        fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
-            *self.0.borrow_mut() = Some(ctl.transport());
-        }
-        fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
-            ctl.write(line);
-            ctl.pause_producing();
-        }
-    }
     use torsion_testing::ProducerState::{Paused, Producing};
     let handle: Handle = Rc::new(RefCell::new(None));
     let mut p = LineReceiver::new(Consuming(handle.clone()));
@@ -433,16 +437,6 @@ fn twisted_pause_resume() {
 /// buffered line (the handler pauses again), then nothing.
 #[test]
 fn resume_delivers_buffered_lines_without_new_data() {
-    struct Consuming(Handle);
-    impl LineHandler for Consuming {
-        fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
-            *self.0.borrow_mut() = Some(ctl.transport());
-        }
-        fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
-            ctl.write(line);
-            ctl.pause_producing();
-        }
-    }
     let handle: Handle = Rc::new(RefCell::new(None));
     let mut p = LineReceiver::new(Consuming(handle.clone()));
     let t = Rc::new(StringTransport::new());
@@ -925,31 +919,14 @@ fn line_only_every_split() {
 /// random points (seeded), both ways.
 #[test]
 fn echo_over_the_chunking_pump() {
-    struct Echo;
-    impl LineHandler for Echo {
-        fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
-            ctl.send_line(line);
-        }
-    }
-    struct Client(Log, Vec<Vec<u8>>);
-    impl LineHandler for Client {
-        fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
-            for l in &self.1 {
-                ctl.send_line(l);
-            }
-        }
-        fn line_received(&mut self, line: &[u8], _: &mut LineControl<'_>) {
-            self.0.borrow_mut().push(Event::Line(line.to_vec()));
-        }
-    }
     let sent: Vec<Vec<u8>> = (0..200)
         .map(|i| format!("line {i} {}", "x".repeat(i % 37)).into_bytes())
         .collect();
     for seed in 1..=20 {
         let log = log();
         let pump = Pump::new(
-            Box::new(LineReceiver::new(Echo)),
-            Box::new(LineReceiver::new(Client(log.clone(), sent.clone()))),
+            Box::new(LineReceiver::new(LineEcho)),
+            Box::new(LineReceiver::new(LineClient(log.clone(), sent.clone()))),
         )
         .with_chunking(seed);
         pump.flush();

@@ -11,7 +11,7 @@ use torsion_toolkit::framing::{
     Prefix32, PrefixWidth, StringControl, StringHandler,
 };
 use torsion_transport::Protocol;
-use util::{Event, Log, connect, feed_cut, log};
+use util::{Event, LineClient, LineEcho, Log, connect, feed_cut, log};
 
 /// Lines; "raw N" switches to raw mode for exactly N bytes, reported as one event.
 struct Lines {
@@ -94,6 +94,21 @@ fn run(
     (events, t.disconnecting())
 }
 
+/// The receiver `make` builds sees the same events (and closes or not alike) whether
+/// `stream` comes whole, cut at `cuts`, or one byte at a time.
+fn same_for_any_cut(
+    make: &dyn Fn(Log) -> Box<dyn Protocol>,
+    stream: &[u8],
+    cuts: Vec<usize>,
+) -> Result<(), TestCaseError> {
+    let whole = run(make, stream, &[]);
+    let cut = run(make, stream, &sorted(cuts, stream.len()));
+    prop_assert_eq!(&cut, &whole);
+    let bytes = run(make, stream, &(0..=stream.len()).collect::<Vec<_>>());
+    prop_assert_eq!(&bytes, &whole, "one byte at a time");
+    Ok(())
+}
+
 fn sorted(mut cuts: Vec<usize>, len: usize) -> Vec<usize> {
     for c in &mut cuts {
         *c %= len + 1;
@@ -174,11 +189,7 @@ proptest! {
                     .with_max_length(max),
             )
         };
-        let whole = run(&make, &stream, &[]);
-        let cut = run(&make, &stream, &sorted(cuts, stream.len()));
-        prop_assert_eq!(&cut, &whole);
-        let bytes = run(&make, &stream, &(0..=stream.len()).collect::<Vec<_>>());
-        prop_assert_eq!(&bytes, &whole, "one byte at a time");
+        same_for_any_cut(&make, &stream, cuts)?;
     }
 
     #[test]
@@ -257,11 +268,7 @@ proptest! {
         let make = |log: Log| -> Box<dyn Protocol> {
             Box::new(NetstringReceiver::new(Strings(log)).with_max_length(max))
         };
-        let whole = run(&make, &stream, &[]);
-        let cut = run(&make, &stream, &sorted(cuts, stream.len()));
-        prop_assert_eq!(&cut, &whole);
-        let bytes = run(&make, &stream, &(0..=stream.len()).collect::<Vec<_>>());
-        prop_assert_eq!(&bytes, &whole, "one byte at a time");
+        same_for_any_cut(&make, &stream, cuts)?;
     }
 }
 
@@ -269,23 +276,6 @@ proptest! {
 /// random lines under a random seed.
 #[test]
 fn lines_over_the_chunking_pump_any_seed() {
-    struct Echo;
-    impl LineHandler for Echo {
-        fn line_received(&mut self, line: &[u8], ctl: &mut LineControl<'_>) {
-            ctl.send_line(line);
-        }
-    }
-    struct Client(Log, Vec<Vec<u8>>);
-    impl LineHandler for Client {
-        fn connection_made(&mut self, ctl: &mut LineControl<'_>) {
-            for l in &self.1 {
-                ctl.send_line(l);
-            }
-        }
-        fn line_received(&mut self, line: &[u8], _: &mut LineControl<'_>) {
-            self.0.borrow_mut().push(Event::Line(line.to_vec()));
-        }
-    }
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(128));
     let lines = prop::collection::vec(
         prop::collection::vec(prop::sample::select(vec![b'a', b'b', b'\r', b' ']), 0..30),
@@ -296,8 +286,8 @@ fn lines_over_the_chunking_pump_any_seed() {
     let result = runner.run(&(lines, any::<u64>()), |(lines, seed)| {
         let log = log();
         let pump = torsion_testing::Pump::new(
-            Box::new(LineReceiver::new(Echo)),
-            Box::new(LineReceiver::new(Client(log.clone(), lines.clone()))),
+            Box::new(LineReceiver::new(LineEcho)),
+            Box::new(LineReceiver::new(LineClient(log.clone(), lines.clone()))),
         )
         .with_chunking(seed);
         pump.flush();

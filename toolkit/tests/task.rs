@@ -1,6 +1,8 @@
 //! `LoopingCall` and `defer_later` on the test kit's `Clock` (Twisted's `test_task.py`
 //! `LoopTests` as the reference).
 
+mod util;
+
 use std::cell::{Cell, OnceCell, RefCell};
 use std::ops::ControlFlow;
 use std::rc::Rc;
@@ -12,21 +14,9 @@ use torsion_toolkit::task::{
 };
 use torsion_transport::ReactorTime;
 use torsion_transport::defer::{Deferred, Failure};
+use util::watch;
 
 const MS: Duration = Duration::from_millis(1);
-
-type Seen<T> = Rc<RefCell<Option<Result<T, Failure>>>>;
-
-/// Where `d`'s result lands once the soon queue ran.
-fn watch<T: 'static>(d: Deferred<T>) -> Seen<T> {
-    let seen: Seen<T> = Rc::default();
-    let s = seen.clone();
-    drop(d.add_both(move |r| {
-        *s.borrow_mut() = Some(r);
-        Ok(())
-    }));
-    seen
-}
 
 /// A loop that records the clock's time at each call.
 fn recorder(clock: &Clock) -> (LoopingCall, Rc<RefCell<Vec<Duration>>>) {

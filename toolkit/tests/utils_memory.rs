@@ -1,7 +1,8 @@
 //! `get_process_output` and friends on the test kit's `MemoryReactor`: the child is a
 //! `FakeProcessTransport` the test scripts, time is its `Clock`.
 
-use std::cell::RefCell;
+mod util;
+
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -10,24 +11,9 @@ use torsion_toolkit::utils::{
     OutputRequest, ProcessOutputError, get_process_output, get_process_output_and_value,
     get_process_value,
 };
-use torsion_transport::defer::{Deferred, Failure};
+use torsion_transport::defer::Failure;
 use torsion_transport::{ExitReason, ProcessBuilder, ReactorTime, Signal, SpawnError, SpawnStep};
-
-type Seen<T> = Rc<RefCell<Option<Result<T, Failure>>>>;
-
-fn watch<T: 'static>(d: Deferred<T>) -> Seen<T> {
-    let seen: Seen<T> = Rc::default();
-    let s = seen.clone();
-    drop(d.add_both(move |r| {
-        *s.borrow_mut() = Some(r);
-        Ok(())
-    }));
-    seen
-}
-
-fn settle(reactor: &MemoryReactor) {
-    reactor.clock().advance(Duration::ZERO);
-}
+use util::{Seen, settle, watch};
 
 fn child(reactor: &MemoryReactor) -> Rc<FakeProcessTransport> {
     reactor.spawns().last().expect("a spawn").transport.clone()

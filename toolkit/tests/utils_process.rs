@@ -2,8 +2,8 @@
 //! in time (the reactor runs until the result or a deadline).
 #![cfg(unix)]
 
-use std::cell::RefCell;
-use std::rc::Rc;
+mod util;
+
 use std::time::{Duration, Instant};
 
 use torsion_reactor::Reactor;
@@ -11,25 +11,11 @@ use torsion_toolkit::utils::{
     OutputRequest, ProcessOutputError, get_process_output, get_process_output_and_value,
     get_process_value,
 };
-use torsion_transport::defer::{Deferred, Failure};
+use torsion_transport::defer::Failure;
 use torsion_transport::{ExitReason, ProcessBuilder, Signal, SpawnStep};
+use util::wait;
 
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// Run `reactor` until `d` has its result (or the deadline: a test failure).
-fn wait<T: 'static>(reactor: &Reactor, d: Deferred<T>) -> Result<T, Failure> {
-    let seen: Rc<RefCell<Option<Result<T, Failure>>>> = Rc::default();
-    let s = seen.clone();
-    drop(d.add_both(move |r| {
-        *s.borrow_mut() = Some(r);
-        Ok(())
-    }));
-    let s = seen.clone();
-    reactor
-        .run_until(|| s.borrow().is_some(), DEADLINE)
-        .expect("the result within the deadline");
-    seen.borrow_mut().take().expect("a result")
-}
 
 fn sh(script: &str) -> ProcessBuilder {
     ProcessBuilder::new("sh").args(["-c", script])
@@ -54,8 +40,12 @@ fn p8_ten_mib_on_both_streams_at_once_with_ten_mib_of_input_does_not_deadlock() 
     let script = "head -c 10485760 /dev/zero >&2 & head -c 10485760 /dev/zero; \
                   wc -c >&2; wait";
     let request = OutputRequest::new(sh(script)).input(input);
-    let (out, err, reason) =
-        wait(&reactor, get_process_output_and_value(&reactor, request)).unwrap();
+    let (out, err, reason) = wait(
+        &reactor,
+        get_process_output_and_value(&reactor, request),
+        DEADLINE,
+    )
+    .unwrap();
     assert_eq!(reason, ExitReason::ProcessDone);
     assert_eq!(out.len(), MIB10);
     assert!(out.iter().all(|&b| b == 0));
@@ -79,7 +69,7 @@ fn p8_stdin_input_reaches_the_child_and_stdout_comes_back() {
     let reactor = Reactor::new().unwrap();
     let request = OutputRequest::new(ProcessBuilder::new("tr").args(["a-z", "A-Z"]))
         .input(b"hello, torsion\n".to_vec());
-    let out = wait(&reactor, get_process_output(&reactor, request)).unwrap();
+    let out = wait(&reactor, get_process_output(&reactor, request), DEADLINE).unwrap();
     assert_eq!(out, b"HELLO, TORSION\n");
 }
 
@@ -89,6 +79,7 @@ fn p8_without_input_the_child_sees_eof_instead_of_hanging() {
     let out = wait(
         &reactor,
         get_process_output(&reactor, ProcessBuilder::new("cat")),
+        DEADLINE,
     )
     .unwrap();
     assert!(out.is_empty());
@@ -100,19 +91,25 @@ fn p8_stderr_fails_get_process_output_and_err_too_collects_it() {
     let r = wait(
         &reactor,
         get_process_output(&reactor, sh("echo out; echo oops >&2")),
+        DEADLINE,
     );
     let (debug, f) = output_error(r);
     assert!(debug.starts_with("UnexpectedStderr"), "{debug}");
     assert!(f.to_string().contains("oops"), "{f}");
     let request = OutputRequest::new(sh("echo out; echo oops >&2")).err_too(true);
-    let out = wait(&reactor, get_process_output(&reactor, request)).unwrap();
+    let out = wait(&reactor, get_process_output(&reactor, request), DEADLINE).unwrap();
     assert_eq!(out, b"out\noops\n");
 }
 
 #[test]
 fn p8_value_is_the_exit_reason() {
     let reactor = Reactor::new().unwrap();
-    let r = wait(&reactor, get_process_value(&reactor, sh("echo x; exit 7"))).unwrap();
+    let r = wait(
+        &reactor,
+        get_process_value(&reactor, sh("echo x; exit 7")),
+        DEADLINE,
+    )
+    .unwrap();
     assert_eq!(r.shell_code(), 7);
 }
 
@@ -124,7 +121,7 @@ fn p8_timeout_kills_a_child_that_ignores_term() {
         .timeout(Duration::from_millis(300))
         .kill_grace(Duration::from_millis(300));
     let started = Instant::now();
-    let r = wait(&reactor, get_process_output(&reactor, request));
+    let r = wait(&reactor, get_process_output(&reactor, request), DEADLINE);
     let took = started.elapsed();
     let (debug, f) = output_error(r);
     let Some(ProcessOutputError::TimedOut { killed, output, .. }) = f.downcast_ref() else {
@@ -145,7 +142,11 @@ fn p8_timeout_ends_a_child_that_honours_term_without_kill() {
     let reactor = Reactor::new().unwrap();
     let request = OutputRequest::new(ProcessBuilder::new("sleep").arg("30"))
         .timeout(Duration::from_millis(200));
-    let (debug, f) = output_error(wait(&reactor, get_process_value(&reactor, request)));
+    let (debug, f) = output_error(wait(
+        &reactor,
+        get_process_value(&reactor, request),
+        DEADLINE,
+    ));
     let Some(ProcessOutputError::TimedOut { killed, output, .. }) = f.downcast_ref() else {
         panic!("{debug}");
     };
@@ -158,7 +159,11 @@ fn p8_output_over_the_limit_is_a_typed_error_and_the_child_is_killed() {
     let reactor = Reactor::new().unwrap();
     // `yes` writes forever: only the limit ends it.
     let request = OutputRequest::new(ProcessBuilder::new("yes")).max_output(1 << 20);
-    let (debug, f) = output_error(wait(&reactor, get_process_output(&reactor, request)));
+    let (debug, f) = output_error(wait(
+        &reactor,
+        get_process_output(&reactor, request),
+        DEADLINE,
+    ));
     let Some(ProcessOutputError::OutputLimitExceeded { limit, output }) = f.downcast_ref() else {
         panic!("{debug}");
     };
@@ -172,7 +177,11 @@ fn p8_output_over_the_limit_is_a_typed_error_and_the_child_is_killed() {
 fn p8_a_missing_program_fails_with_its_spawn_error() {
     let reactor = Reactor::new().unwrap();
     let builder = ProcessBuilder::new("/nonexistent/torsion-no-such-program");
-    let (debug, f) = output_error(wait(&reactor, get_process_output(&reactor, builder)));
+    let (debug, f) = output_error(wait(
+        &reactor,
+        get_process_output(&reactor, builder),
+        DEADLINE,
+    ));
     let Some(ProcessOutputError::Spawn(e)) = f.downcast_ref() else {
         panic!("{debug}");
     };

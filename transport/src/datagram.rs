@@ -108,6 +108,18 @@ pub enum MulticastInterface {
     Index(u32),
 }
 
+/// Says which interface in words, for error messages: "any interface", "the IPv4
+/// interface 192.0.2.1", "interface index 3".
+impl fmt::Display for MulticastInterface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MulticastInterface::Any => f.write_str("any interface"),
+            MulticastInterface::V4(a) => write!(f, "the IPv4 interface {a}"),
+            MulticastInterface::Index(i) => write!(f, "interface index {i}"),
+        }
+    }
+}
+
 /// A datagram socket (Twisted's `IUDPTransport` + `IMulticastTransport`): what a
 /// [`DatagramProtocol`] writes to. Implemented by the reactor's UDP and Unix datagram
 /// ports and by the test kit's fake.

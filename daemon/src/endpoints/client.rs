@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::error::{EndpointError, ParseProblem};
 use super::fields::{Escaped, Fields};
 use super::plugin::{self, ClientPlugin};
-use super::server::{port_number, write_fields};
+use super::server::{required_port, write_fields};
 
 /// The connection timeout when a description gives none (Twisted's 30 seconds).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -67,41 +67,11 @@ pub struct UnixClient {
     pub lockfile: bool,
 }
 
-/// A client endpoint of a plugin type.
-#[derive(Clone)]
-pub struct PluginClient {
-    pub(crate) plugin: Arc<dyn ClientPlugin>,
-    pub(crate) fields: Fields,
-}
-
-impl PluginClient {
-    /// The plugin that parsed it.
-    pub fn plugin(&self) -> &Arc<dyn ClientPlugin> {
-        &self.plugin
-    }
-
-    /// The fields as given.
-    pub fn fields(&self) -> &Fields {
-        &self.fields
-    }
-}
-
-impl fmt::Debug for PluginClient {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PluginClient")
-            .field("prefix", &self.plugin.prefix())
-            .field("fields", &self.fields)
-            .finish()
-    }
-}
-
-impl PartialEq for PluginClient {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.plugin, &other.plugin) && self.fields == other.fields
-    }
-}
-
-impl Eq for PluginClient {}
+plugin::plugin_endpoint!(
+    /// A client endpoint of a plugin type.
+    PluginClient,
+    ClientPlugin
+);
 
 /// Seconds, whole or decimal (Twisted takes whole seconds only); 0 is no timeout.
 fn timeout(v: &str) -> Option<Option<Duration>> {
@@ -133,12 +103,7 @@ fn parse_tcp(fields: &Fields) -> Result<TcpClient, ParseProblem> {
             expected: "a host name or an IP address",
         });
     }
-    let port = b.require("port")?;
-    let port = port_number(port).ok_or_else(|| ParseProblem::Invalid {
-        field: "port".into(),
-        value: port.into(),
-        expected: "a port number (0-65535)",
-    })?;
+    let port = required_port(&b)?;
     Ok(TcpClient {
         host: host.to_owned(),
         port,

@@ -51,6 +51,50 @@ use torsion_transport::{Factory, ListeningPort, Transport};
 use super::error::{EndpointError, ParseProblem};
 use super::fields::Fields;
 
+/// The endpoint of a plugin type (`PluginServer`, `PluginClient`): the plugin that parsed
+/// it and the fields as given. Two endpoints are equal when they hold the same plugin
+/// object and equal fields; `Debug` shows the plugin by its prefix.
+macro_rules! plugin_endpoint {
+    ($(#[$doc:meta])* $name:ident, $plugin:ident) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub struct $name {
+            pub(crate) plugin: Arc<dyn $plugin>,
+            pub(crate) fields: Fields,
+        }
+
+        impl $name {
+            /// The plugin that parsed it.
+            pub fn plugin(&self) -> &Arc<dyn $plugin> {
+                &self.plugin
+            }
+
+            /// The fields as given.
+            pub fn fields(&self) -> &Fields {
+                &self.fields
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("prefix", &self.plugin.prefix())
+                    .field("fields", &self.fields)
+                    .finish()
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                Arc::ptr_eq(&self.plugin, &other.plugin) && self.fields == other.fields
+            }
+        }
+
+        impl Eq for $name {}
+    };
+}
+pub(super) use plugin_endpoint;
+
 /// A server endpoint type added from outside (TLS's `ssl:`/`tls:`).
 pub trait ServerPlugin: Send + Sync + fmt::Debug {
     /// The type name, as written before the first `:`.

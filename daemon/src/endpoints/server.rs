@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use super::error::{EndpointError, ParseProblem};
-use super::fields::{Escaped, Fields};
+use super::fields::{Bound, Escaped, Fields};
 use super::plugin::{self, ServerPlugin};
 
 /// A parsed server endpoint description. `Display` writes it back in the string form
@@ -125,55 +125,34 @@ pub struct UdpServer {
     pub interface: IpAddr,
 }
 
-/// An endpoint of a plugin type, with the fields it was given.
-#[derive(Clone)]
-pub struct PluginServer {
-    pub(crate) plugin: Arc<dyn ServerPlugin>,
-    pub(crate) fields: Fields,
-}
+plugin::plugin_endpoint!(
+    /// An endpoint of a plugin type, with the fields it was given.
+    PluginServer,
+    ServerPlugin
+);
 
-impl PluginServer {
-    /// The plugin that parsed it.
-    pub fn plugin(&self) -> &Arc<dyn ServerPlugin> {
-        &self.plugin
-    }
-
-    /// The fields as given.
-    pub fn fields(&self) -> &Fields {
-        &self.fields
-    }
-}
-
-impl fmt::Debug for PluginServer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PluginServer")
-            .field("prefix", &self.plugin.prefix())
-            .field("fields", &self.fields)
-            .finish()
-    }
-}
-
-impl PartialEq for PluginServer {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.plugin, &other.plugin) && self.fields == other.fields
-    }
-}
-
-impl Eq for PluginServer {}
-
-pub(crate) fn port_number(v: &str) -> Option<u16> {
-    // Digits only: Rust's parser would also take "+80".
+/// A whole number written in digits only (Rust's parser would also take "+80"), in `T`'s
+/// range.
+fn whole_number<T: FromStr>(v: &str) -> Option<T> {
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     v.parse().ok()
+}
+
+fn port_number(v: &str) -> Option<u16> {
+    whole_number(v)
+}
+
+/// The `port` field, which must be given: [`ParseProblem::Missing`] without it,
+/// [`ParseProblem::Invalid`] for anything but a port number.
+pub(crate) fn required_port(b: &Bound) -> Result<u16, ParseProblem> {
+    b.parse_with("port", PORT, port_number)?
+        .ok_or(ParseProblem::Missing("port"))
 }
 
 fn count(v: &str) -> Option<u32> {
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse().ok()
+    whole_number(v)
 }
 
 fn interface(v: &str, default: IpAddr) -> Option<IpAddr> {
@@ -204,12 +183,7 @@ fn parse_tcp(fields: &Fields, tcp6: bool) -> Result<TcpServer, ParseProblem> {
         &["port", "interface", "backlog"]
     };
     let b = fields.bind(params)?;
-    let port = b.require("port")?;
-    let port = port_number(port).ok_or_else(|| ParseProblem::Invalid {
-        field: "port".into(),
-        value: port.into(),
-        expected: PORT,
-    })?;
+    let port = required_port(&b)?;
     let default = if tcp6 {
         IpAddr::V6(Ipv6Addr::UNSPECIFIED)
     } else {
@@ -299,12 +273,7 @@ fn parse_systemd(fields: &Fields) -> Result<SystemdServer, ParseProblem> {
 
 fn parse_udp(fields: &Fields) -> Result<UdpServer, ParseProblem> {
     let b = fields.bind(&["port", "interface"])?;
-    let port = b.require("port")?;
-    let port = port_number(port).ok_or_else(|| ParseProblem::Invalid {
-        field: "port".into(),
-        value: port.into(),
-        expected: PORT,
-    })?;
+    let port = required_port(&b)?;
     let default = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     let interface = b
         .parse_with("interface", INTERFACE, |v| interface(v, default))?

@@ -60,11 +60,5 @@ fn serve(args: Args) -> Result<(), Box<dyn Error>> {
 fn main() -> ExitCode {
     // Bad arguments and `--help` end here: clap prints the usage (exit 2, or 0 for help).
     let args = Args::parse();
-    match serve(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("chat-server: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    torsion_examples::exit_code("chat-server", serve(args))
 }

@@ -67,12 +67,5 @@ fn serve(args: Args) -> Result<(), Box<dyn Error>> {
 fn main() -> ExitCode {
     // Bad arguments and `--help` end here: clap prints the usage (exit 2, or 0 for help).
     let args = Args::parse();
-    match serve(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // Display, never Debug: "Address already in use (os error 98)", not `Os { .. }`.
-            eprintln!("inetd: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    torsion_examples::exit_code("inetd", serve(args))
 }

@@ -116,12 +116,7 @@ fn relay(args: Args) -> Result<(), Box<dyn Error>> {
 }
 
 fn main() -> ExitCode {
+    // Bad arguments and `--help` end here: clap prints the usage (exit 2, or 0 for help).
     let args = Args::parse();
-    match relay(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("netcat: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    torsion_examples::exit_code("netcat", relay(args))
 }

@@ -169,11 +169,5 @@ fn tour() -> Result<(), String> {
 
 fn main() -> ExitCode {
     Args::parse();
-    match tour() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("tour: error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    torsion_examples::exit_code("tour", tour())
 }

@@ -56,7 +56,13 @@ pub(crate) fn set_backlog(sock: &impl AsFd, backlog: i32) -> io::Result<()> {
     Ok(())
 }
 
-fn setsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
+/// `setsockopt(2)` of an `int` option.
+pub(crate) fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: i32,
+    name: i32,
+    value: i32,
+) -> io::Result<()> {
     let len = mem::size_of::<libc::c_int>() as libc::socklen_t;
     // The pointer is to a live local `c_int` and `len` is its size.
     syscall!(setsockopt(
@@ -69,7 +75,8 @@ fn setsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::
     Ok(())
 }
 
-fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
+/// `getsockopt(2)` of an `int` option.
+pub(crate) fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
     let mut value: libc::c_int = 0;
     let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
     // The pointers are to live locals; `len` holds the size of `value`.

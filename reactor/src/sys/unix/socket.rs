@@ -14,6 +14,7 @@ use torsion_transport::{Address, ListenOptions};
 
 use crate::datagram::Received;
 
+use super::net::{getsockopt_int, setsockopt_int};
 use super::syscall;
 
 /// `socket(2)` of `family` and `ty`, close-on-exec and non-blocking.
@@ -34,38 +35,6 @@ fn new_socket(family: libc::c_int, ty: libc::c_int) -> io::Result<OwnedFd> {
         syscall!(fcntl(fd.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK))?;
     }
     Ok(fd)
-}
-
-pub(crate) fn setsockopt_int(
-    fd: BorrowedFd<'_>,
-    level: i32,
-    name: i32,
-    value: i32,
-) -> io::Result<()> {
-    let len = mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // The pointer is to a live local `c_int` and `len` is its size.
-    syscall!(setsockopt(
-        fd.as_raw_fd(),
-        level,
-        name,
-        (&raw const value).cast(),
-        len
-    ))?;
-    Ok(())
-}
-
-pub(crate) fn getsockopt_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
-    let mut value: libc::c_int = 0;
-    let mut len = mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // The pointers are to live locals; `len` holds the size of `value`.
-    syscall!(getsockopt(
-        fd.as_raw_fd(),
-        level,
-        name,
-        (&raw mut value).cast(),
-        &raw mut len
-    ))?;
-    Ok(value)
 }
 
 /// A `sockaddr_storage` holding `addr`, and its length.

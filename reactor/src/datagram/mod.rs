@@ -46,15 +46,13 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-#[cfg(unix)]
-use std::path::Path;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use mio::{Interest, Registry, Token};
 use torsion_transport::{
-    Address, DatagramError, DatagramProtocol, DatagramTransport, ListenOptions, MAX_DATAGRAM_SIZE,
-    MulticastInterface, ReactorUdp, Reason,
+    Address, DatagramError, DatagramProtocol, DatagramTransport, MAX_DATAGRAM_SIZE,
+    MulticastInterface, Reason,
 };
 
 use crate::callback::catch_panic;
@@ -62,87 +60,17 @@ use crate::reactor::{Reactor, WeakReactor};
 use crate::selectable::{IoStatus, Selectable};
 use crate::sys::socket as syssock;
 
+mod listen;
+mod socket;
+
+pub(crate) use socket::{DatagramSocket, Received};
+use socket::{v4_membership, v6_membership};
+
 /// Datagrams received per dispatch before the port yields to others (CONTRACT C4, Q4).
 pub const DATAGRAM_BUDGET: usize = 64;
 
 thread_local! {
     static RECV_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; MAX_DATAGRAM_SIZE]);
-}
-
-/// One datagram received: see `sys::socket::recv_datagram`.
-#[derive(Debug)]
-pub(crate) struct Received {
-    /// Bytes placed in the buffer.
-    pub(crate) len: usize,
-    /// The datagram did not fit.
-    pub(crate) truncated: bool,
-    /// Its full length, where the system reports it (Linux).
-    pub(crate) size: Option<usize>,
-    /// The sender.
-    pub(crate) from: Address,
-}
-
-/// The socket under a [`DatagramPort`].
-#[derive(Debug)]
-pub(crate) enum DatagramSocket {
-    Udp(mio::net::UdpSocket),
-    #[cfg(unix)]
-    Unix(mio::net::UnixDatagram),
-}
-
-impl DatagramSocket {
-    fn source(&mut self) -> &mut dyn mio::event::Source {
-        match self {
-            DatagramSocket::Udp(s) => s,
-            #[cfg(unix)]
-            DatagramSocket::Unix(s) => s,
-        }
-    }
-
-    fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
-        match self {
-            DatagramSocket::Udp(s) => syssock::recv_udp(s, buf),
-            #[cfg(unix)]
-            DatagramSocket::Unix(s) => syssock::recv_unix_datagram(s, buf),
-        }
-    }
-
-    fn local_address(&self) -> Address {
-        match self {
-            DatagramSocket::Udp(s) => s
-                .local_addr()
-                .map(Address::from)
-                .unwrap_or(Address::Memory("unknown".into())),
-            #[cfg(unix)]
-            DatagramSocket::Unix(s) => Address::Unix(
-                s.local_addr()
-                    .ok()
-                    .and_then(|a| a.as_pathname().map(Path::to_path_buf)),
-            ),
-        }
-    }
-
-    fn peer_address(&self) -> Option<Address> {
-        match self {
-            DatagramSocket::Udp(s) => s.peer_addr().ok().map(Address::from),
-            #[cfg(unix)]
-            DatagramSocket::Unix(s) => s
-                .peer_addr()
-                .ok()
-                .map(|a| Address::Unix(a.as_pathname().map(Path::to_path_buf))),
-        }
-    }
-
-    fn udp(&self) -> io::Result<&mio::net::UdpSocket> {
-        match self {
-            DatagramSocket::Udp(s) => Ok(s),
-            #[cfg(unix)]
-            DatagramSocket::Unix(_) => Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "broadcast and multicast are UDP options; this is a Unix datagram socket",
-            )),
-        }
-    }
 }
 
 fn wrong_kind(expected: &'static str, got: impl fmt::Display) -> io::Error {
@@ -601,51 +529,25 @@ impl DatagramTransport for DatagramPort {
     }
 
     fn set_multicast_ttl(&self, ttl: u32) -> io::Result<()> {
-        let v6 = self.is_v6();
-        self.with_sock(|s| {
-            let s = s.udp()?;
-            if v6 {
-                syssock::set_multicast_hops_v6(s, ttl)
-            } else {
-                s.set_multicast_ttl_v4(ttl)
-            }
-        })
+        self.by_family(
+            |s| s.set_multicast_ttl_v4(ttl),
+            |s| syssock::set_multicast_hops_v6(s, ttl),
+        )
     }
 
     fn multicast_ttl(&self) -> io::Result<u32> {
-        let v6 = self.is_v6();
-        self.with_sock(|s| {
-            let s = s.udp()?;
-            if v6 {
-                syssock::multicast_hops_v6(s)
-            } else {
-                s.multicast_ttl_v4()
-            }
-        })
+        self.by_family(|s| s.multicast_ttl_v4(), syssock::multicast_hops_v6)
     }
 
     fn set_multicast_loopback(&self, on: bool) -> io::Result<()> {
-        let v6 = self.is_v6();
-        self.with_sock(|s| {
-            let s = s.udp()?;
-            if v6 {
-                s.set_multicast_loop_v6(on)
-            } else {
-                s.set_multicast_loop_v4(on)
-            }
-        })
+        self.by_family(
+            |s| s.set_multicast_loop_v4(on),
+            |s| s.set_multicast_loop_v6(on),
+        )
     }
 
     fn multicast_loopback(&self) -> io::Result<bool> {
-        let v6 = self.is_v6();
-        self.with_sock(|s| {
-            let s = s.udp()?;
-            if v6 {
-                s.multicast_loop_v6()
-            } else {
-                s.multicast_loop_v4()
-            }
-        })
+        self.by_family(|s| s.multicast_loop_v4(), |s| s.multicast_loop_v6())
     }
 
     fn set_multicast_interface(&self, interface: MulticastInterface) -> io::Result<()> {
@@ -659,8 +561,8 @@ impl DatagramTransport for DatagramPort {
                 (false, MulticastInterface::V4(a)) => syssock::set_multicast_if_v4(s, a),
                 (true, MulticastInterface::Any) => syssock::set_multicast_if_v6(s, 0),
                 (true, MulticastInterface::Index(i)) => syssock::set_multicast_if_v6(s, i),
-                (false, other) => Err(wrong_kind("IPv4 interface", format!("{other:?}"))),
-                (true, other) => Err(wrong_kind("IPv6 interface-index", format!("{other:?}"))),
+                (false, other) => Err(wrong_kind("IPv4 interface", other)),
+                (true, other) => Err(wrong_kind("IPv6 interface-index", other)),
             }
         })
     }
@@ -677,6 +579,20 @@ impl DatagramPort {
             Some(s) => f(s),
             None => Err(DatagramError::Closed.into()),
         }
+    }
+
+    /// Run `v4` or `v6` on the UDP socket, as the port's family says (`Unsupported` on a
+    /// Unix datagram socket, `Closed` once stopped).
+    fn by_family<R>(
+        &self,
+        v4: impl FnOnce(&mio::net::UdpSocket) -> io::Result<R>,
+        v6: impl FnOnce(&mio::net::UdpSocket) -> io::Result<R>,
+    ) -> io::Result<R> {
+        let is_v6 = self.is_v6();
+        self.with_sock(|s| {
+            let s = s.udp()?;
+            if is_v6 { v6(s) } else { v4(s) }
+        })
     }
 
     fn multicast(
@@ -704,139 +620,9 @@ impl DatagramPort {
                     } else {
                         "IPv4 interface"
                     },
-                    format!("{other:?}"),
+                    other,
                 )),
             }
         })
-    }
-}
-
-fn v4_membership(s: &mio::net::UdpSocket, g: Ipv4Addr, i: Ipv4Addr, join: bool) -> io::Result<()> {
-    if join {
-        s.join_multicast_v4(&g, &i)
-    } else {
-        s.leave_multicast_v4(&g, &i)
-    }
-}
-
-fn v6_membership(
-    s: &mio::net::UdpSocket,
-    g: std::net::Ipv6Addr,
-    i: u32,
-    join: bool,
-) -> io::Result<()> {
-    if join {
-        s.join_multicast_v6(&g, i)
-    } else {
-        s.leave_multicast_v6(&g, i)
-    }
-}
-
-// ----- entry points ---------------------------------------------------------------------
-
-impl Reactor {
-    /// Bind a UDP socket to `addr` (port 0 picks a free port) and start `protocol` on it
-    /// (Twisted's `listenUDP`; CONTRACT Q1): `start_protocol` is called before this
-    /// returns, then `datagram_received` from the loop for each datagram.
-    ///
-    /// # Errors
-    ///
-    /// The OS error of `socket`/`bind` (`AddrInUse`, `PermissionDenied`,
-    /// `AddrNotAvailable`, ...); the protocol is dropped without a callback.
-    #[doc(alias = "listenUDP")]
-    pub fn listen_udp(
-        &self,
-        addr: SocketAddr,
-        protocol: Box<dyn DatagramProtocol>,
-    ) -> io::Result<Rc<UdpPort>> {
-        self.listen_udp_with(addr, ListenOptions::default(), protocol)
-    }
-
-    /// [`listen_udp`](Self::listen_udp) with socket options set before `bind`
-    /// (`SO_REUSEPORT`, `IPV6_V6ONLY`; the backlog is ignored).
-    ///
-    /// # Errors
-    ///
-    /// As `listen_udp`; `Unsupported` for `reuse_port` on a system without it.
-    pub fn listen_udp_with(
-        &self,
-        addr: SocketAddr,
-        options: ListenOptions,
-        protocol: Box<dyn DatagramProtocol>,
-    ) -> io::Result<Rc<UdpPort>> {
-        let sock = syssock::bind_udp(addr, &options)?;
-        DatagramPort::start(self, DatagramSocket::Udp(sock), protocol)
-    }
-
-    /// Bind a Unix datagram socket to the file `path` and start `protocol` on it
-    /// (Twisted's `listenUNIXDatagram`). The socket file is removed when the port stops.
-    ///
-    /// # Errors
-    ///
-    /// The OS error of `bind` (`AddrInUse` if the path exists, ...).
-    #[cfg(unix)]
-    #[doc(alias = "listenUNIXDatagram")]
-    pub fn listen_unix_datagram(
-        &self,
-        path: &Path,
-        protocol: Box<dyn DatagramProtocol>,
-    ) -> io::Result<Rc<UnixDatagramPort>> {
-        let sock = mio::net::UnixDatagram::bind(path)?;
-        let unlink = crate::unix::unlink_when_closed(path);
-        let port = DatagramPort::start(self, DatagramSocket::Unix(sock), protocol)?;
-        if port.is_listening() {
-            *port.on_close.borrow_mut() = unlink;
-        } else if let Some(f) = unlink {
-            f();
-        }
-        Ok(port)
-    }
-
-    /// An unbound Unix datagram socket connected to `path` (Twisted's
-    /// `connectUNIXDatagram`): [`write_connected`](DatagramTransport::write_connected)
-    /// sends there, and replies come back if the peer can address them (an unbound socket
-    /// has no name, so a server sees `Address::Unix(None)`; bind with
-    /// [`listen_unix_datagram`](Self::listen_unix_datagram) and `connect` instead to get
-    /// replies).
-    ///
-    /// # Errors
-    ///
-    /// The OS error of `connect` (`NotFound`, `ConnectionRefused` if nobody is bound
-    /// there).
-    #[cfg(unix)]
-    #[doc(alias = "connectUNIXDatagram")]
-    pub fn connect_unix_datagram(
-        &self,
-        path: &Path,
-        protocol: Box<dyn DatagramProtocol>,
-    ) -> io::Result<Rc<UnixDatagramPort>> {
-        let sock = mio::net::UnixDatagram::unbound()?;
-        sock.connect(path)?;
-        DatagramPort::start(self, DatagramSocket::Unix(sock), protocol)
-    }
-
-    /// An unbound Unix datagram socket, to [`write`](DatagramTransport::write) to any
-    /// named socket.
-    ///
-    /// # Errors
-    ///
-    /// The OS error of `socket`.
-    #[cfg(unix)]
-    pub fn unbound_unix_datagram(
-        &self,
-        protocol: Box<dyn DatagramProtocol>,
-    ) -> io::Result<Rc<UnixDatagramPort>> {
-        let sock = mio::net::UnixDatagram::unbound()?;
-        DatagramPort::start(self, DatagramSocket::Unix(sock), protocol)
-    }
-}
-
-impl ReactorUdp for Reactor {
-    fn listen_udp(
-        &self,
-        addr: SocketAddr,
-        protocol: Box<dyn DatagramProtocol>,
-    ) -> io::Result<Rc<dyn DatagramTransport>> {
-        Ok(Reactor::listen_udp(self, addr, protocol)?)
     }
 }
