@@ -13,7 +13,7 @@ use std::rc::Rc;
 use torsion_process::{ProcessBuilderExt, ReactorProcess, ReapMode};
 use torsion_transport::{
     ChildFd, Consumer, ExitReason, ProcessBuilder, ProcessError, ProcessTransport, PushProducer,
-    Signal, SpawnStep,
+    Signal,
 };
 use util::{DEADLINE, Ev, MODES, Recorder, assert_f_order, reactor};
 
@@ -285,51 +285,6 @@ fn f5_j1_deaths_by_signal_have_the_right_reason() {
             assert_eq!(ProcessTransport::pid(&*p), None, "F3: no pid after reaping");
         }
     }
-}
-
-#[test]
-fn g8_spawn_errors_are_typed_and_leak_nothing() {
-    let r = reactor(ReapMode::Auto);
-    let before = util::open_fds();
-    let cases: Vec<(ProcessBuilder, SpawnStep)> = vec![
-        (ProcessBuilder::new("/nonexistent/program"), SpawnStep::Exec),
-        (ProcessBuilder::new("/etc/hostname"), SpawnStep::Exec),
-        (
-            ProcessBuilder::new("true").cwd("/nonexistent/dir"),
-            SpawnStep::Chdir,
-        ),
-        (
-            ProcessBuilder::new("echo").arg("a\0b"),
-            SpawnStep::InvalidInput,
-        ),
-        (
-            ProcessBuilder::new("true").child_fd(0, ChildFd::Inherit(9999)),
-            SpawnStep::Setup,
-        ),
-    ];
-    for (b, step) in cases {
-        let (proto, s) = Recorder::new();
-        let e = match b.spawn(&r, proto) {
-            Err(e) => e,
-            Ok(_) => panic!("{b:?} spawned"),
-        };
-        let ok = e.step == step || (step == SpawnStep::Exec && e.step == SpawnStep::Lookup);
-        assert!(ok, "{b:?}: got {e} ({:?}), want {step:?}", e.step);
-        assert!(
-            s.borrow().events.is_empty(),
-            "no callback for a failed spawn"
-        );
-        assert!(!e.to_string().is_empty());
-        if step == SpawnStep::Setup {
-            assert_eq!(e.errno(), Some(libc::EBADF), "{e}");
-        }
-    }
-    r.iterate(std::time::Duration::ZERO).unwrap();
-    assert_eq!(
-        util::open_fds(),
-        before,
-        "a failed spawn leaves no fd behind"
-    );
 }
 
 #[test]
