@@ -5,6 +5,7 @@ pub mod chat;
 #[cfg(unix)]
 pub mod echo;
 pub mod inetd;
+pub mod parallel;
 pub mod tour;
 
 /// The "writing a protocol" guide's examples, compiled as doctests so they stay true.
