@@ -17,6 +17,9 @@
 //! [`FramedTransport`], the connection's transport whose `pause_producing` also stops
 //! delivery (Twisted's `_PauseableMixin`), so it is the one to register as a producer.
 //!
+//! For code that reads a stream itself (an async `lines()` stream, a blocking reader),
+//! [`LineDecoder`] is the same line splitter pull-style: push bytes, take lines.
+//!
 //! Whatever the chunking of the stream, the same frames are delivered in the same order:
 //! the tests check every split point and, with `proptest`, random segmentations.
 //!
