@@ -170,14 +170,14 @@ pub fn describe(bench: &str) -> (&'static str, &'static str) {
 pub fn analysis(bench: &str) -> Option<&'static str> {
     Some(match bench {
         "B10" => {
-            "Sleepers (0.33× before issue 12's second pass, 0.55× after): a sleep no longer \
+            "Sleepers (0.33× before issue 12's second pass, 0.70× after; 0.98× at 20k tasks): a sleep no longer \
              allocates (its timer wakes the task's waker, `DelayedCall::wake_on_call`), so a \
              task makes 3 allocations (the `JoinHandle` state, the boxed future, the `Arc` \
              waker) where tokio makes one task cell; callgrind on `probe_tasks` went from \
-             415M to 352M instructions (tokio: 253M). `perf record` now puts the rest in the \
+             415M to 350M instructions (tokio: 253M). `perf record` now puts the rest in the \
              executor's poll loop and the waker (cache misses on those three allocations), \
-             glibc's `malloc_consolidate` (freeing 100k small blocks, then growing a big \
-             vector) and the timer heap's sift at 100k timers (tokio uses a wheel). One \
+             glibc's `malloc_consolidate` (a big vector reallocated while 100k small \
+             blocks just freed wait in its fast bins) and the timer heap's sift at 100k timers (tokio uses a wheel). One \
              allocation per task needs a raw-waker task cell (unsafe, fenced in a `sys` \
              module); an O(1) wheel in `torsion-transport` must keep CONTRACT A's FIFO and \
              at-once cancel: neither is done yet. The echo varies \
