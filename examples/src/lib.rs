@@ -5,6 +5,7 @@ pub mod chat;
 #[cfg(unix)]
 pub mod echo;
 pub mod inetd;
+pub mod parallel;
 pub mod tour;
 
 use std::fmt::Display;

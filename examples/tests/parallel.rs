@@ -111,6 +111,52 @@ fn a_timeout_kills_the_job_and_counts_it_failed() {
     );
 }
 
+/// True while process `pid` exists and is not a zombie (a killed orphan waits for init,
+/// or whichever reaper the system has, but is dead already).
+fn alive(pid: &str) -> bool {
+    let exists = Command::new("kill")
+        .args(["-0", pid])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    });
+    exists && !zombie
+}
+
+#[test]
+fn a_timeout_kills_the_jobs_grandchildren_too() {
+    // The job's shell starts a background sleep (a grandchild of parallel) and prints the
+    // pids of both, then waits in a foreground sleep.
+    let o = parallel(
+        &[
+            "--timeout",
+            "0.3",
+            "--",
+            "sh",
+            "-c",
+            "sleep 100 & echo $! $$; sleep 100",
+        ],
+        "x\n",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let out = stdout(&o);
+    let pids: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(pids.len(), 2, "{out:?}");
+    // Once killed, orphans are reaped by init: allow it a moment, bounded.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pids.iter().any(|p| alive(p)) {
+        assert!(
+            Instant::now() < deadline,
+            "a process of the job survived the timeout: {pids:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_missing_program_is_a_failed_job_with_a_clear_message() {
     let o = parallel(&["/nonexistent/torsion-prog"], "a\nb\n");

@@ -1,14 +1,13 @@
-//! [`Lines`]: a stream of text lines over any readable stream.
-//!
-//! The toolkit's framing (`torsion::framing`) frames lines *as a protocol* (`LineReceiver`
-//! calls a handler per line); it has no pull-style splitter a stream's buffer could drive,
-//! so this one is local to `torsion-net`. It cuts lines by the same rule as the toolkit's
-//! `Delimiter::lf_optional_cr()` and bounds them the same way (a maximum length, an error
-//! past it). A pull-style splitter in the toolkit would let this become a thin adapter.
+//! [`Lines`]: a stream of text lines over any readable stream, cut by the toolkit's
+//! framing: a [`LineDecoder`] with the `Delimiter::lf_optional_cr()` rule, the very
+//! splitter `LineReceiver` uses.
 
 use std::future::poll_fn;
 use std::io;
 use std::rc::Rc;
+use std::task::Poll;
+
+use torsion_toolkit::framing::{Delimiter, LineDecoder};
 
 use crate::error::NetError;
 use crate::pipe::Inbound;
@@ -27,12 +26,15 @@ pub const MAX_LINE_LENGTH: usize = 1024 * 1024;
 /// line limit bounds memory: a longer line is an error, not a growing buffer.
 pub struct Lines {
     source: Rc<dyn HasInbound>,
-    max: usize,
+    decoder: LineDecoder,
 }
 
 impl std::fmt::Debug for Lines {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Lines").field("max", &self.max).finish()
+        f.debug_struct("Lines")
+            .field("max", &self.decoder.max_length())
+            .field("buffered", &self.decoder.buffered().len())
+            .finish()
     }
 }
 
@@ -40,14 +42,16 @@ impl Lines {
     pub(crate) fn new(source: Rc<dyn HasInbound>) -> Self {
         Lines {
             source,
-            max: MAX_LINE_LENGTH,
+            decoder: LineDecoder::new()
+                .with_delimiter(Delimiter::lf_optional_cr())
+                .with_max_length(MAX_LINE_LENGTH),
         }
     }
 
     /// Accept lines up to `max` bytes (default [`MAX_LINE_LENGTH`]).
     #[must_use]
     pub fn with_max_length(mut self, max: usize) -> Self {
-        self.max = max.max(1);
+        self.decoder = self.decoder.with_max_length(max.max(1));
         self
     }
 
@@ -73,39 +77,46 @@ impl Lines {
     ///
     /// As `next_line`, without `NotUtf8`.
     pub async fn next_line_bytes(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let max = self.max;
         let source = self.source.clone();
+        let decoder = &mut self.decoder;
+        let too_long = |limit| NetError::LineTooLong { limit }.into_io(io::ErrorKind::InvalidData);
         poll_fn(|cx| {
-            source.inbound().poll_scan(cx, |avail, eof| {
-                if let Some(i) = avail.iter().position(|&b| b == b'\n') {
-                    if i > max {
-                        return Some((0, Err(NetError::LineTooLong { limit: max })));
-                    }
-                    let mut line = avail[..i].to_vec();
-                    if line.last() == Some(&b'\r') {
-                        line.pop();
-                    }
-                    return Some((i + 1, Ok(Some(line))));
+            loop {
+                match decoder.next_line() {
+                    Some(Ok(line)) => return Poll::Ready(Ok(Some(line))),
+                    Some(Err(_)) => return Poll::Ready(Err(too_long(decoder.max_length()))),
+                    None => {}
                 }
-                if avail.len() > max {
-                    return Some((0, Err(NetError::LineTooLong { limit: max })));
-                }
+                // Move what the stream has into the decoder; at its end, the rest is the
+                // last line (which may lack its newline).
+                let eof = match source.inbound().poll_scan(cx, |avail, eof| {
+                    decoder.push(avail);
+                    Some((avail.len(), eof && avail.is_empty()))
+                }) {
+                    Poll::Ready(Ok(eof)) => eof,
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => return Poll::Pending,
+                };
                 if eof {
-                    return Some(if avail.is_empty() {
-                        (0, Ok(None))
+                    let rest = decoder.take_buffer();
+                    return Poll::Ready(if rest.is_empty() {
+                        Ok(None)
+                    } else if rest.len() > decoder.max_length() {
+                        decoder.push(&rest);
+                        Err(too_long(decoder.max_length()))
                     } else {
-                        (avail.len(), Ok(Some(avail.to_vec())))
+                        Ok(Some(rest))
                     });
                 }
-                None
-            })
+            }
         })
-        .await?
-        .map_err(|e| e.into_io(io::ErrorKind::InvalidData))
+        .await
     }
 
     /// Take the bytes buffered and not returned as a line (after a `LineTooLong`).
     pub fn take_buffer(&mut self) -> Vec<u8> {
-        self.source.inbound().take_all()
+        let mut rest = self.decoder.take_buffer();
+        rest.extend_from_slice(&self.source.inbound().take_all());
+        rest
     }
 }

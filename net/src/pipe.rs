@@ -18,10 +18,32 @@ pub const READ_HIGH_WATER: usize = 64 * 1024;
 /// in chunks, each waiting for the transport's buffer to drain below its size.
 pub const WRITE_CHUNK: usize = 64 * 1024;
 
-fn wake(slot: &RefCell<Option<Waker>>) {
-    let w = slot.borrow_mut().take();
-    if let Some(w) = w {
-        w.wake();
+/// The waker of the task waiting on one side. It is kept after a wake, so a task that
+/// waits again (each message of a stream) is not cloned again ([`Waker::will_wake`]);
+/// `armed` says whether a task waits, so a wake nobody waits for is not passed on.
+#[derive(Default)]
+struct WakerSlot {
+    waker: RefCell<Option<Waker>>,
+    armed: Cell<bool>,
+}
+
+impl WakerSlot {
+    fn register(&self, waker: &Waker) {
+        self.armed.set(true);
+        let mut slot = self.waker.borrow_mut();
+        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    fn wake(&self) {
+        if self.armed.replace(false) {
+            // Cloned out (a cheap count bump) so no borrow is held while it runs.
+            let w = self.waker.borrow().clone();
+            if let Some(w) = w {
+                w.wake();
+            }
+        }
     }
 }
 
@@ -32,7 +54,7 @@ pub(crate) struct Inbound {
     pos: Cell<usize>,
     eof: Cell<bool>,
     error: RefCell<Option<Reason>>,
-    waker: RefCell<Option<Waker>>,
+    waker: WakerSlot,
     /// What to pause when the reader falls behind (the transport, or the process).
     source: RefCell<Option<Rc<dyn PushProducer>>>,
     paused: Cell<bool>,
@@ -77,7 +99,7 @@ impl Inbound {
                 s.pause_producing();
             }
         }
-        wake(&self.waker);
+        self.waker.wake();
     }
 
     /// The end of the read side: EOF (`None`) or an error.
@@ -90,7 +112,7 @@ impl Inbound {
         }
         // Nothing more comes: the source is no longer ours to pause or resume.
         self.source.borrow_mut().take();
-        wake(&self.waker);
+        self.waker.wake();
     }
 
     /// The reader is gone: drop what is buffered and what comes; resume a paused source
@@ -137,7 +159,7 @@ impl Inbound {
                 return Poll::Ready(Ok(f(avail)));
             }
         }
-        *self.waker.borrow_mut() = Some(cx.waker().clone());
+        self.waker.register(cx.waker());
         Poll::Pending
     }
 
@@ -179,7 +201,7 @@ impl Inbound {
             Poll::Ready(Ok(None)) => {
                 // Not enough yet: wait for more. A scan (a long line) must go on up to the
                 // caller's limit even past the high-water mark, so the source resumes.
-                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                self.waker.register(cx.waker());
                 self.resume();
                 Poll::Pending
             }
@@ -207,8 +229,8 @@ pub(crate) struct Outbound {
     paused: Cell<bool>,
     closed: Cell<bool>,
     shut: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
-    shut_waker: RefCell<Option<Waker>>,
+    waker: WakerSlot,
+    shut_waker: WakerSlot,
 }
 
 impl Outbound {
@@ -218,7 +240,7 @@ impl Outbound {
             return Poll::Ready(Err(NetError::WriteClosed.into_io(io::ErrorKind::BrokenPipe)));
         }
         if self.paused.get() {
-            *self.waker.borrow_mut() = Some(cx.waker().clone());
+            self.waker.register(cx.waker());
             return Poll::Pending;
         }
         Poll::Ready(Ok(()))
@@ -227,7 +249,7 @@ impl Outbound {
     /// No more writes: the write side was shut down or the connection closed.
     pub(crate) fn close(&self) {
         self.closed.set(true);
-        wake(&self.waker);
+        self.waker.wake();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -238,15 +260,15 @@ impl Outbound {
     pub(crate) fn set_shut(&self) {
         self.closed.set(true);
         self.shut.set(true);
-        wake(&self.waker);
-        wake(&self.shut_waker);
+        self.waker.wake();
+        self.shut_waker.wake();
     }
 
     pub(crate) fn poll_shut(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.shut.get() {
             return Poll::Ready(());
         }
-        *self.shut_waker.borrow_mut() = Some(cx.waker().clone());
+        self.shut_waker.register(cx.waker());
         Poll::Pending
     }
 
@@ -268,7 +290,7 @@ impl PushProducer for Gate {
     fn resume_producing(&self) {
         if let Some(o) = self.0.upgrade() {
             o.paused.set(false);
-            wake(&o.waker);
+            o.waker.wake();
         }
     }
 

@@ -169,6 +169,8 @@ impl ProcessProtocol for AsyncProcessProtocol {
 pub struct Child {
     process: Rc<Process>,
     shared: Rc<ChildShared>,
+    /// The process group the child was put in by [`ProcessBuilder::process_group`].
+    group: Option<u32>,
     /// The child's stdin (fd 0; for a PTY child, the terminal's input).
     pub stdin: Option<ChildStdin>,
     /// The child's stdout (fd 1; for a PTY child, everything the terminal shows).
@@ -239,6 +241,61 @@ impl Child {
     pub fn kill(&self) -> io::Result<()> {
         self.signal(Signal::Kill)
     }
+
+    /// Send `signal` to the child's whole process group (`killpg`): the child and every
+    /// process it started that stayed in its group — grandchildren that
+    /// [`signal`](Self::signal) would leave running. Works after the child was reaped, as
+    /// long as a member of the group is left. Unix only.
+    ///
+    /// The child must have been spawned with
+    /// [`ProcessBuilder::process_group`]`(0)` (a new group it leads) or into a given group.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if the child was not put in a process group, or `signal` has no
+    /// number here; `NotFound` when no process of the group is left; `Unsupported` off Unix.
+    #[doc(alias = "killpg")]
+    pub fn signal_group(&self, signal: Signal) -> io::Result<()> {
+        let group = self.group.ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the child has no process group of its own: spawn it with \
+                 ProcessBuilder::process_group(0)",
+            )
+        })?;
+        killpg(group, signal)
+    }
+}
+
+#[cfg(unix)]
+fn killpg(group: u32, signal: Signal) -> io::Result<()> {
+    use nix::sys::signal;
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{signal} has no number on this system"),
+        )
+    };
+    let sig = signal::Signal::try_from(signal.as_raw().ok_or_else(bad)?).map_err(|_| bad())?;
+    let pgid = i32::try_from(group)
+        .ok()
+        .filter(|&g| g > 1)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad process group id"))?;
+    signal::killpg(nix::unistd::Pid::from_raw(pgid), sig).map_err(|e| match e {
+        nix::errno::Errno::ESRCH => io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("process group {pgid} has no process left"),
+        ),
+        e => io::Error::from(e),
+    })
+}
+
+#[cfg(not(unix))]
+fn killpg(_group: u32, _signal: Signal) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "process groups exist only on Unix",
+    ))
 }
 
 /// A child's stdout or stderr as an async stream.
@@ -463,6 +520,11 @@ fn spawn_child(builder: &ProcessBuilder, reactor: &Reactor) -> io::Result<Child>
         }),
         stdout: Some(out(1)),
         stderr: Some(out(2)),
+        // Group 0 is "a new group led by the child": its id is the child's pid.
+        group: match builder.get_process_group() {
+            Some(0) => process.pid(),
+            g => g,
+        },
         process,
         shared,
     })

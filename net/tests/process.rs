@@ -124,6 +124,52 @@ fn kill_and_wait() {
     );
 }
 
+/// The process exists and is not a zombie (an orphan is reaped by init, or whichever
+/// reaper the system has, and a zombie is dead already).
+fn alive(pid: i32) -> bool {
+    // SAFETY: signal 0 sends nothing; it only checks that the process exists.
+    let exists = unsafe { libc::kill(pid, 0) } == 0;
+    let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    });
+    exists && !zombie
+}
+
+#[test]
+fn signal_group_needs_a_group_and_reaches_grandchildren() {
+    let reactor = Reactor::new().unwrap();
+    let r = reactor.clone();
+    run(&reactor, async move {
+        let mut plain = ProcessBuilder::new("sleep").arg("60").spawn_async(&r)?;
+        let e = plain.signal_group(Signal::Term).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        assert!(e.to_string().contains("process_group(0)"), "{e}");
+        plain.kill()?;
+        plain.wait().await?;
+
+        // A shell in its own group starts a background sleep, says its pid, and waits.
+        let mut child = ProcessBuilder::new("sh")
+            .args(["-c", "sleep 60 & echo $!; wait"])
+            .child_fd(1, torsion_transport::ChildFd::Read)
+            .process_group(0)
+            .spawn_async(&r)?;
+        let mut stdout = child.stdout.take().unwrap();
+        let mut buf = vec![0; 64];
+        let n = stdout.read(&mut buf).await?;
+        let grandchild: i32 = String::from_utf8_lossy(&buf[..n]).trim().parse().unwrap();
+        child.signal_group(Signal::Kill)?;
+        child.wait().await?;
+        // The grandchild is killed too; orphaned, it is reaped by init soon.
+        while alive(grandchild) {
+            r.sleep(Duration::from_millis(10)).await;
+        }
+        io::Result::Ok(())
+    })
+    .unwrap();
+}
+
 #[test]
 fn spawn_async_on_a_pty() {
     let reactor = Reactor::new().unwrap();

@@ -6,9 +6,9 @@ mod util;
 
 use proptest::prelude::*;
 use torsion_toolkit::framing::{
-    Delimiter, FramingError, IntNStringReceiver, LineControl, LineHandler, LineOnlyControl,
-    LineOnlyHandler, LineOnlyReceiver, LineReceiver, NetstringReceiver, Prefix8, Prefix16,
-    Prefix32, PrefixWidth, StringControl, StringHandler,
+    Delimiter, FramingError, IntNStringReceiver, LineControl, LineDecoder, LineHandler,
+    LineOnlyControl, LineOnlyHandler, LineOnlyReceiver, LineReceiver, NetstringReceiver, Prefix8,
+    Prefix16, Prefix32, PrefixWidth, StringControl, StringHandler,
 };
 use torsion_transport::Protocol;
 use util::{Event, LineClient, LineEcho, Log, connect, feed_cut, log};
@@ -190,6 +190,46 @@ proptest! {
             )
         };
         same_for_any_cut(&make, &stream, cuts)?;
+    }
+
+    #[test]
+    fn line_decoder_gives_line_receivers_lines_for_any_segmentation(
+        lines in prop::collection::vec(content(), 0..12),
+        (delimiter, written) in delimiters(),
+        max in 4usize..24,
+        cuts in prop::collection::vec(any::<usize>(), 0..12),
+    ) {
+        let items: Vec<Item> = lines.into_iter().map(Item::Line).collect();
+        let stream = encode(&items, &written);
+        let make = |log: Log| -> Box<dyn Protocol> {
+            Box::new(
+                LineOnlyReceiver::new(OnlyLines(log))
+                    .with_delimiter(delimiter.clone())
+                    .with_max_length(max),
+            )
+        };
+        // The receiver, fed the whole stream: its lines, then `Exceeded` if one was too long.
+        let (expected, _) = run(&make, &stream, &[]);
+        let mut decoder = LineDecoder::new().with_delimiter(delimiter.clone()).with_max_length(max);
+        let mut got = Vec::new();
+        let mut from = 0;
+        let cuts = sorted(cuts, stream.len());
+        'feed: for &to in cuts.iter().chain(std::iter::once(&stream.len())) {
+            decoder.push(&stream[from..to.max(from)]);
+            from = to.max(from);
+            while let Some(line) = decoder.next_line() {
+                match line {
+                    Ok(line) => got.push(Event::Line(line)),
+                    Err(FramingError::LineTooLong { max_length }) => {
+                        prop_assert_eq!(max_length, max);
+                        got.push(Event::Exceeded(Vec::new()));
+                        break 'feed;
+                    }
+                    Err(e) => return Err(TestCaseError::fail(format!("unexpected {e}"))),
+                }
+            }
+        }
+        prop_assert_eq!(got, expected);
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! sequence number that orders equal deadlines (A3, A5) and the slot. A [`DelayedCall`] is
 //! the queue and a slot index; the slot counts its handles and is reused once the call is
 //! over and no handle is left, so scheduling allocates nothing but the boxed closure (and
-//! nothing at all for a closure that captures nothing).
+//! nothing at all for a closure that captures nothing). A call may wake a `Waker` instead
+//! of running a closure ([`DelayedCall::wake_on_call`]): an async sleep allocates nothing.
 //!
 //! Storage is given back after a storm (issue 10): the heap and the free list shrink when
 //! less than a quarter full, and the slab drops its vacant tail (the free slots after the
@@ -29,6 +30,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::rc::Rc;
+use std::task::Waker;
 use std::time::Duration;
 
 use crate::error::TimerError;
@@ -66,7 +68,15 @@ const CALLED: u32 = u32::MAX;
 /// `Slot::pos` of a cancelled call.
 const CANCELLED: u32 = u32::MAX - 1;
 
-/// One call's state, 32 bytes: 10k slots and their heap fit in a core's L2 cache.
+/// What a call does when it is due.
+enum Func {
+    /// A closure, handed to the caller of [`TimerQueue::pop_due`].
+    Call(Box<dyn FnOnce()>),
+    /// A waker, woken by `pop_due` itself (an async sleep: no closure is allocated).
+    Wake(Waker),
+}
+
+/// One call's state, 40 bytes: 10k slots and their heap fit in a core's L2 cache.
 struct Slot {
     /// Nanoseconds since the queue's origin.
     deadline: u64,
@@ -74,8 +84,11 @@ struct Slot {
     pos: u32,
     /// Live [`DelayedCall`] handles; the slot is free once this is 0 and the call is over.
     handles: u32,
-    func: Option<Box<dyn FnOnce()>>,
+    func: Option<Func>,
 }
+
+// A slot stays small (`Func` is a 16-byte pointer pair and a tag).
+const _: () = assert!(std::mem::size_of::<Slot>() <= 40);
 
 impl Slot {
     /// Over, with no handle left: on the free list.
@@ -164,7 +177,7 @@ impl State {
             deadline,
             pos: pos as u32,
             handles: 1,
-            func: Some(func),
+            func: Some(Func::Call(func)),
         };
         let slot = match self.free.pop() {
             Some(Reverse(i)) => {
@@ -176,6 +189,16 @@ impl State {
                 i
             }
             None => {
+                if self.slots.len() == self.slots.capacity() {
+                    // The slab grows: grow the free list with it, so freeing these slots
+                    // later (a storm draining) never reallocates it. Growing a big vector
+                    // then, with many small blocks just freed, costs the allocator a walk
+                    // over all of them (glibc's `malloc_consolidate`: a fifth of B10's
+                    // sleepers run before).
+                    self.slots.reserve(1);
+                    let room = self.slots.capacity() - self.free.len();
+                    self.free.reserve(room);
+                }
                 self.slots.push(new);
                 self.slots.len() - 1
             }
@@ -375,31 +398,48 @@ impl TimerQueue {
     /// Take the earliest call due at `now`, marked as called (CONTRACT A7), with its
     /// function. With `before_seq`, calls scheduled at or after that sequence number are
     /// left for later (CONTRACT A5). The caller runs the function; no borrow is held.
+    ///
+    /// A due call that only wakes a waker (see [`DelayedCall::wake_on_call`]) is run here,
+    /// in its turn, with no borrow held and its panic caught: a wake only queues a task.
     pub fn pop_due(
         &self,
         now: Duration,
         before_seq: Option<u64>,
     ) -> Option<(DelayedCall, Box<dyn FnOnce()>)> {
         let now = nanos(now);
-        let mut state = self.inner.state.borrow_mut();
-        let top = *state.heap.first()?;
-        if top.deadline > now || before_seq.is_some_and(|s| top.seq >= s) {
-            return None;
+        loop {
+            let mut state = self.inner.state.borrow_mut();
+            let top = *state.heap.first()?;
+            if top.deadline > now || before_seq.is_some_and(|s| top.seq >= s) {
+                return None;
+            }
+            state.remove_at(0);
+            let slot = &mut state.slots[top.slot];
+            slot.pos = CALLED;
+            match slot.func.take() {
+                Some(Func::Wake(waker)) => {
+                    state.release_if_unused(top.slot);
+                    drop(state);
+                    crate::callback::catch_panic("a timer's waker", move || waker.wake());
+                }
+                func => {
+                    slot.add_handle();
+                    drop(state);
+                    // A pending call always has its function; `None` would only skip it.
+                    let func = match func {
+                        Some(Func::Call(f)) => f,
+                        _ => Box::new(|| {}),
+                    };
+                    return Some((
+                        DelayedCall {
+                            queue: self.inner.clone(),
+                            slot: top.slot,
+                        },
+                        func,
+                    ));
+                }
+            }
         }
-        state.remove_at(0);
-        let slot = &mut state.slots[top.slot];
-        slot.pos = CALLED;
-        slot.add_handle();
-        // A pending call always has its closure; `None` would only skip the call.
-        let func = slot.func.take().unwrap_or_else(|| Box::new(|| {}));
-        drop(state);
-        Some((
-            DelayedCall {
-                queue: self.inner.clone(),
-                slot: top.slot,
-            },
-            func,
-        ))
     }
 
     /// The pending calls, earliest first (CONTRACT A11).
@@ -437,7 +477,7 @@ impl TimerQueue {
 
     /// Cancel every pending call (used when a reactor is dropped).
     pub fn clear(&self) {
-        let funcs: Vec<Box<dyn FnOnce()>> = {
+        let funcs: Vec<Func> = {
             let mut state = self.inner.state.borrow_mut();
             let heap = std::mem::take(&mut state.heap);
             heap.iter()
@@ -555,6 +595,31 @@ impl DelayedCall {
         self.reschedule(|old| old.saturating_add(nanos(delay)))
     }
 
+    /// Make the call, when due, wake `waker` instead of running its function (which is
+    /// dropped now, with no borrow held). For futures such as an async sleep: schedule with
+    /// a closure that captures nothing (no allocation), then call this at each poll; a
+    /// waker that [`will_wake`](Waker::will_wake) the one stored already is not cloned.
+    /// The waker is woken by [`TimerQueue::pop_due`] in the call's turn (FIFO among
+    /// equal deadlines, CONTRACT A3). Returns false, and does nothing, unless the call is
+    /// pending.
+    pub fn wake_on_call(&self, waker: &Waker) -> bool {
+        let old = {
+            let mut state = self.queue.state.borrow_mut();
+            let slot = &mut state.slots[self.slot];
+            if slot.status() != Status::Pending {
+                return false;
+            }
+            if let Some(Func::Wake(w)) = &slot.func {
+                if w.will_wake(waker) {
+                    return true;
+                }
+            }
+            slot.func.replace(Func::Wake(waker.clone()))
+        };
+        drop(old);
+        true
+    }
+
     /// Neither called nor cancelled (CONTRACT A11).
     pub fn active(&self) -> bool {
         self.status() == Status::Pending
@@ -591,6 +656,52 @@ mod tests {
         let now = Rc::new(Cell::new(Duration::ZERO));
         let n = now.clone();
         (TimerQueue::new(Rc::new(move || n.get())), now)
+    }
+
+    /// A waker that records `id` in `log` when woken.
+    struct LogWaker(usize, std::sync::Mutex<Vec<usize>>);
+
+    impl std::task::Wake for LogWaker {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.1.lock().unwrap().push(self.0);
+        }
+    }
+
+    #[test]
+    fn a3_wake_on_call_wakes_in_its_fifo_turn_and_only_while_pending() {
+        let (q, _) = queue();
+        let order = Rc::new(RefCell::new(Vec::new()));
+        let o = order.clone();
+        let first = q.call_later(Duration::ZERO, Box::new(move || o.borrow_mut().push(1)));
+        let sleeper = q.call_later(Duration::ZERO, Box::new(|| panic!("replaced")));
+        let o = order.clone();
+        q.call_later(Duration::ZERO, Box::new(move || o.borrow_mut().push(3)));
+        let waker = std::sync::Arc::new(LogWaker(2, std::sync::Mutex::new(Vec::new())));
+        let w = Waker::from(waker.clone());
+        assert!(sleeper.wake_on_call(&w));
+        assert!(sleeper.wake_on_call(&w), "the same waker again is kept");
+        // The closure it replaced never runs; the wake happens between calls 1 and 3.
+        let (c1, f1) = q.pop_due(Duration::ZERO, None).unwrap();
+        f1();
+        assert!(c1.same_as(&first));
+        assert!(waker.1.lock().unwrap().is_empty());
+        let (_, f3) = q.pop_due(Duration::ZERO, None).unwrap();
+        assert_eq!(
+            *waker.1.lock().unwrap(),
+            [2],
+            "woken by pop_due in its turn"
+        );
+        f3();
+        assert_eq!(*order.borrow(), [1, 3]);
+        assert!(sleeper.called());
+        assert!(!sleeper.wake_on_call(&w), "a called call is not pending");
+        let later = q.call_later(Duration::from_secs(1), Box::new(|| {}));
+        later.cancel().unwrap();
+        assert!(!later.wake_on_call(&w), "a cancelled call is not pending");
+        assert_eq!(*waker.1.lock().unwrap(), [2]);
     }
 
     fn run_due(q: &TimerQueue, now: Duration) -> usize {

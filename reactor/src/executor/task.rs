@@ -224,7 +224,8 @@ impl Executor {
                 future: Some(wrapped),
                 waker: Arc::new(TaskWaker {
                     key,
-                    scheduled: AtomicBool::new(false),
+                    // Queued below, as a wake would.
+                    scheduled: AtomicBool::new(true),
                     shared: self.shared.clone(),
                 }),
                 fail: state.clone(),
@@ -233,15 +234,8 @@ impl Executor {
             key
         };
         // A new task is polled from the loop, never inside spawn.
-        self.schedule(key);
+        self.shared.push(Some(key));
         JoinHandle::new(state, key, Rc::downgrade(self))
-    }
-
-    fn schedule(&self, key: TaskKey) {
-        let waker = self.with_task(key, |t| t.waker.clone());
-        if let Some(w) = waker {
-            w.wake_by_ref();
-        }
     }
 
     fn with_task<R>(&self, key: TaskKey, f: impl FnOnce(&mut Task) -> R) -> Option<R> {

@@ -2,34 +2,26 @@
 //! [`ReactorTime`] — the reactor's monotonic timers, or the test kit's `Clock` (so async
 //! code is tested with no real waiting).
 
-use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use torsion_transport::{DelayedCall, ReactorTime};
 
-#[derive(Default)]
-struct SleepState {
-    fired: Cell<bool>,
-    waker: RefCell<Option<Waker>>,
-}
-
 /// A future that completes `delay` after it was made: a [`DelayedCall`] on the clock it was
-/// made from. Dropping it cancels the call.
+/// made from, which wakes the task when due ([`DelayedCall::wake_on_call`]: no closure and
+/// no shared state are allocated). Dropping it cancels the call.
 #[must_use = "a Sleep does nothing unless awaited"]
 pub struct Sleep {
-    state: Rc<SleepState>,
     call: DelayedCall,
 }
 
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
-            .field("fired", &self.state.fired.get())
+            .field("fired", &self.call.called())
             .field("deadline", &self.call.time())
             .finish()
     }
@@ -38,25 +30,16 @@ impl fmt::Debug for Sleep {
 /// A future that completes `delay` from now on `clock` (the deadline is fixed here, not at
 /// the first poll).
 pub fn sleep<C: ReactorTime + ?Sized>(clock: &C, delay: Duration) -> Sleep {
-    let state = Rc::new(SleepState::default());
-    let s = state.clone();
-    let call = clock.call_later_boxed(
-        delay,
-        Box::new(move || {
-            s.fired.set(true);
-            let w = s.waker.borrow_mut().take();
-            if let Some(w) = w {
-                w.wake();
-            }
-        }),
-    );
-    Sleep { state, call }
+    // A closure that captures nothing is not allocated; the first poll makes the call
+    // wake the task instead.
+    let call = clock.call_later_boxed(delay, Box::new(|| {}));
+    Sleep { call }
 }
 
 impl Sleep {
     /// True once the deadline has passed (the timer ran).
     pub fn is_elapsed(&self) -> bool {
-        self.state.fired.get()
+        self.call.called()
     }
 }
 
@@ -64,14 +47,12 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.state.fired.get() {
-            return Poll::Ready(());
+        if self.call.wake_on_call(cx.waker()) || !self.call.called() {
+            // Pending; or cancelled (the clock was dropped), and then it never ends.
+            Poll::Pending
+        } else {
+            Poll::Ready(())
         }
-        let mut slot = self.state.waker.borrow_mut();
-        if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *slot = Some(cx.waker().clone());
-        }
-        Poll::Pending
     }
 }
 

@@ -32,6 +32,12 @@ pub enum FramingError {
         /// The receiver's maximum length.
         max_length: usize,
     },
+    /// A line is longer than the [`LineDecoder`](super::LineDecoder)'s maximum (or its
+    /// unfinished bytes can no longer end one short enough). The bytes stay buffered.
+    LineTooLong {
+        /// The decoder's maximum line length.
+        max_length: usize,
+    },
     /// A netstring's payload is not followed by `,`.
     NetstringMissingComma {
         /// The byte found where the comma belongs.
@@ -65,6 +71,11 @@ impl fmt::Display for FramingError {
                 f,
                 "netstring longer than the maximum of {max_length} bytes (raise the receiver's \
                  max_length if the peer is right)"
+            ),
+            FramingError::LineTooLong { max_length } => write!(
+                f,
+                "a line is longer than the maximum of {max_length} bytes (raise the decoder's \
+                 max_length if the peer is right, or take the buffered bytes)"
             ),
             FramingError::NetstringMissingComma { found } => write!(
                 f,

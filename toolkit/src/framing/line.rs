@@ -7,7 +7,7 @@ use std::rc::Rc;
 use torsion_transport::{Consumer, Reason, Transport};
 
 use super::engine::{FramedTransport, Machine, Receiver, forward_protocol};
-use super::{Delimiter, MAX_LENGTH};
+use super::{Cut, Delimiter, MAX_LENGTH};
 
 /// Your side of a [`LineReceiver`]: what to do with each line (Twisted's `LineReceiver`
 /// subclass methods).
@@ -395,9 +395,10 @@ impl<S: LineSink> Machine for LineMachine<S> {
                 self.sink.raw(rest, p);
                 continue;
             }
-            let Some((end, next)) = self.config.delimiter.find(rest) else {
-                if rest.len() >= self.config.delimiter.partial_limit(self.config.max_length) {
-                    // No delimiter can end a line short enough any more.
+            let (end, next) = match self.config.delimiter.cut(rest, self.config.max_length) {
+                Cut::Line { end, next } => (end, next),
+                Cut::Incomplete => return,
+                Cut::TooLong => {
                     *pos = input.len();
                     let p = Parts {
                         link,
@@ -407,21 +408,9 @@ impl<S: LineSink> Machine for LineMachine<S> {
                         carry,
                     };
                     self.sink.exceeded(rest, p);
+                    return;
                 }
-                return;
             };
-            if end > self.config.max_length {
-                *pos = input.len();
-                let p = Parts {
-                    link,
-                    config: &mut self.config,
-                    input,
-                    pos,
-                    carry,
-                };
-                self.sink.exceeded(rest, p);
-                return;
-            }
             *pos += next;
             let p = Parts {
                 link,

@@ -17,6 +17,9 @@
 //! [`FramedTransport`], the connection's transport whose `pause_producing` also stops
 //! delivery (Twisted's `_PauseableMixin`), so it is the one to register as a producer.
 //!
+//! For code that reads a stream itself (an async `lines()` stream, a blocking reader),
+//! [`LineDecoder`] is the same line splitter pull-style: push bytes, take lines.
+//!
 //! Whatever the chunking of the stream, the same frames are delivered in the same order:
 //! the tests check every split point and, with `proptest`, random segmentations.
 //!
@@ -55,12 +58,14 @@
 //! With the reactor, hand the receiver to a factory:
 //! `factory_fn(|_| Box::new(LineReceiver::new(Echo)))`.
 
+mod decoder;
 mod engine;
 mod error;
 mod line;
 mod netstring;
 mod string;
 
+pub use decoder::LineDecoder;
 pub use engine::FramedTransport;
 pub use error::FramingError;
 pub use line::{
@@ -164,6 +169,19 @@ impl Delimiter {
         }
     }
 
+    /// Where the first line of `rest` ends, by the rules every line splitter shares
+    /// ([`LineReceiver`], [`LineOnlyReceiver`], [`LineDecoder`]): a line longer than
+    /// `max_length`, or unfinished bytes that can no longer end one short enough, are
+    /// [`Cut::TooLong`].
+    pub(crate) fn cut(&self, rest: &[u8], max_length: usize) -> Cut {
+        match self.find(rest) {
+            Some((end, _)) if end > max_length => Cut::TooLong,
+            Some((end, next)) => Cut::Line { end, next },
+            None if rest.len() >= self.partial_limit(max_length) => Cut::TooLong,
+            None => Cut::Incomplete,
+        }
+    }
+
     /// An unfinished line this long (or longer) can no longer end within `max_length`
     /// (Twisted: `MAX_LENGTH + len(delimiter)`; its last bytes may be the start of the
     /// delimiter).
@@ -174,6 +192,17 @@ impl Delimiter {
         };
         max_length.saturating_add(tail)
     }
+}
+
+/// What [`Delimiter::cut`] found at the start of the unread bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cut {
+    /// A line: `rest[..end]`, and the next one starts at `rest[next..]`.
+    Line { end: usize, next: usize },
+    /// No complete line yet.
+    Incomplete,
+    /// The line is over the maximum length.
+    TooLong,
 }
 
 /// The first `needle` in `hay`, eight bytes at a time: a word has a matching byte when
