@@ -265,8 +265,14 @@ impl<S: StreamSocket + 'static> StreamTransport<S> {
                     // read that would only say `WouldBlock` (as tokio and libuv do) — unless
                     // the peer's close was seen, whose edge is spent: then read on to EOF.
                     // Not when descriptors may come: `recvmsg` stops short at each message
-                    // that carries some, with more bytes queued behind it (CONTRACT Q8).
-                    if n < buf.len() && !self.takes_fds() && !self.fd.read_closed_seen() {
+                    // that carries some, with more bytes queued behind it (CONTRACT Q8). Not
+                    // on Windows either, where mio emulates readiness over IOCP and a short
+                    // read brings no new event (tokio makes the same exception).
+                    if n < buf.len()
+                        && cfg!(not(windows))
+                        && !self.takes_fds()
+                        && !self.fd.read_closed_seen()
+                    {
                         return Ok(IoStatus::Blocked);
                     }
                 }
