@@ -9,17 +9,16 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
-use torsion_reactor::{Reactor, TcpOptions};
 use torsion_toolkit::framing::{Delimiter, LineControl, LineHandler, LineReceiver, MAX_LENGTH};
-use torsion_transport::{Address, factory_fn};
+use torsion_transport::factory_fn;
 
 use crate::harness::{Bound, Comparison, Contender, Goal, Metric, Sample};
+use crate::tcp::Server;
 use crate::twisted::{Twisted, field, parse_result};
 use crate::{Config, Report};
 
@@ -27,22 +26,6 @@ use crate::{Config, Report};
 pub const CONNS: usize = 10;
 /// Bytes per line, the `\n` included.
 pub const LINE: usize = 64;
-
-/// A server running on its own thread.
-struct Server {
-    port: u16,
-    stop: Box<dyn FnOnce() + Send>,
-    thread: JoinHandle<Result<(), String>>,
-}
-
-impl Server {
-    fn stop(self) -> Result<(), String> {
-        (self.stop)();
-        self.thread
-            .join()
-            .map_err(|_| "server thread panicked".to_owned())?
-    }
-}
 
 fn local() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
@@ -59,47 +42,8 @@ impl LineHandler for Echo {
 
 /// torsion: `listen_tcp` with `LineReceiver` (LF lines) and `send_line`.
 fn torsion_server() -> Result<Server, String> {
-    let (tx, rx) = mpsc::channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let thread = std::thread::spawn(move || -> Result<(), String> {
-        let setup = || -> io::Result<_> {
-            let reactor = Reactor::new()?;
-            let port = torsion_reactor::tcp::listen_tcp(
-                &reactor,
-                local(),
-                factory_fn(|_| Box::new(LineReceiver::new(Echo).with_delimiter(Delimiter::lf()))),
-                &TcpOptions::new().with_nodelay(true),
-            )?;
-            Ok((reactor, port))
-        };
-        let (reactor, port) = match setup() {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = tx.send(Err(e.to_string()));
-                return Ok(());
-            }
-        };
-        let number = match torsion_transport::ListeningPort::host(&*port) {
-            Address::Ipv4(a) => a.port(),
-            other => return Err(format!("unexpected address {other}")),
-        };
-        let _ = tx.send(Ok((number, reactor.thread_handle())));
-        while !stop2.load(Ordering::Acquire) {
-            reactor
-                .iterate(Duration::from_millis(100))
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    });
-    let (port, handle) = rx.recv().map_err(|e| e.to_string())??;
-    Ok(Server {
-        port,
-        stop: Box::new(move || {
-            stop.store(true, Ordering::Release);
-            handle.wake();
-        }),
-        thread,
+    crate::tcp::torsion_server_with(|| {
+        factory_fn(|_| Box::new(LineReceiver::new(Echo).with_delimiter(Delimiter::lf())))
     })
 }
 
@@ -250,14 +194,14 @@ fn mio_server() -> Result<Server, String> {
         run().map_err(|e| e.to_string())
     });
     let (port, waker, stop) = rx.recv().map_err(|e| e.to_string())??;
-    Ok(Server {
+    Ok(Server::new(
         port,
-        stop: Box::new(move || {
+        Box::new(move || {
             stop.store(true, Ordering::Release);
             let _ = waker.wake();
         }),
         thread,
-    })
+    ))
 }
 
 /// tokio: current-thread runtime, a task per connection, `Framed` with `LinesCodec`
@@ -299,13 +243,13 @@ fn tokio_server() -> Result<Server, String> {
         Ok(())
     });
     let port = rx.recv().map_err(|e| e.to_string())??;
-    Ok(Server {
+    Ok(Server::new(
         port,
-        stop: Box::new(move || {
+        Box::new(move || {
             let _ = stop_tx.send(());
         }),
         thread,
-    })
+    ))
 }
 
 /// Run the load client in line mode against `port`, `depth` lines in flight per

@@ -15,7 +15,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use slab::Slab;
 use torsion_reactor::{Reactor, TcpOptions};
-use torsion_transport::{Address, Protocol, Transport, factory_fn};
+use torsion_transport::{Address, Factory, Protocol, Transport, factory_fn};
 
 use crate::harness::{Bound, Comparison, Contender, Goal, Metric, Sample};
 use crate::twisted::{Twisted, field, parse_result};
@@ -83,6 +83,15 @@ impl Protocol for Echo {
 
 /// torsion: `listen_tcp` with the echo protocol; the thread iterates until stopped.
 pub fn torsion_server() -> Result<Server, String> {
+    torsion_server_with(|| factory_fn(|_| Box::new(Echo { transport: None })))
+}
+
+/// A torsion TCP server on its own thread, listening with the factory `make` builds there
+/// (factories are not `Send`); the thread iterates until the server is stopped. B4, B9
+/// and B13 differ only in the factory.
+pub fn torsion_server_with(
+    make: impl FnOnce() -> Rc<dyn Factory> + Send + 'static,
+) -> Result<Server, String> {
     let (tx, rx) = mpsc::channel();
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -92,7 +101,7 @@ pub fn torsion_server() -> Result<Server, String> {
             let port = torsion_reactor::tcp::listen_tcp(
                 &reactor,
                 local(),
-                factory_fn(|_| Box::new(Echo { transport: None })),
+                make(),
                 &TcpOptions::new().with_nodelay(true),
             )?;
             Ok((reactor, port))

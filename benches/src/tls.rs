@@ -15,7 +15,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mio::net::{TcpListener, TcpStream};
@@ -23,10 +22,10 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
 use slab::Slab;
-use torsion_reactor::{Reactor, TcpOptions};
-use torsion_transport::{Address, Protocol, Transport, factory_fn};
+use torsion_transport::{Protocol, Transport, factory_fn};
 
 use crate::harness::{Bound, Comparison, Contender, Goal, Metric, Sample};
+use crate::tcp::Server;
 use crate::{Config, Report};
 
 /// The configurations every contender shares.
@@ -72,21 +71,6 @@ fn configs() -> Result<Tls, String> {
 }
 
 /// A server on its own thread.
-struct Server {
-    port: u16,
-    stop: Box<dyn FnOnce() + Send>,
-    thread: JoinHandle<Result<(), String>>,
-}
-
-impl Server {
-    fn stop(self) -> Result<(), String> {
-        (self.stop)();
-        self.thread
-            .join()
-            .map_err(|_| "server thread panicked".to_owned())?
-    }
-}
-
 fn local() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
@@ -109,51 +93,11 @@ impl Protocol for Echo {
 
 fn torsion_server(tls: &Tls) -> Result<Server, String> {
     let config = tls.server.clone();
-    let (tx, rx) = mpsc::channel();
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let thread = std::thread::spawn(move || -> Result<(), String> {
-        let setup = || -> io::Result<_> {
-            let reactor = Reactor::new()?;
-            let factory = torsion_tls::TlsServerFactory::new(
-                torsion_tls::TlsServerConfig::from_rustls(config),
-                factory_fn(|_| Box::new(Echo(None))),
-            );
-            let port = torsion_reactor::tcp::listen_tcp(
-                &reactor,
-                local(),
-                Rc::new(factory),
-                &TcpOptions::new().with_nodelay(true),
-            )?;
-            Ok((reactor, port))
-        };
-        let (reactor, port) = match setup() {
-            Ok(x) => x,
-            Err(e) => {
-                let _ = tx.send(Err(e.to_string()));
-                return Ok(());
-            }
-        };
-        let number = match torsion_transport::ListeningPort::host(&*port) {
-            Address::Ipv4(a) => a.port(),
-            other => return Err(format!("unexpected address {other}")),
-        };
-        let _ = tx.send(Ok((number, reactor.thread_handle())));
-        while !stop2.load(Ordering::Acquire) {
-            reactor
-                .iterate(Duration::from_millis(100))
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    });
-    let (port, handle) = rx.recv().map_err(|e| e.to_string())??;
-    Ok(Server {
-        port,
-        stop: Box::new(move || {
-            stop.store(true, Ordering::Release);
-            handle.wake();
-        }),
-        thread,
+    crate::tcp::torsion_server_with(move || {
+        Rc::new(torsion_tls::TlsServerFactory::new(
+            torsion_tls::TlsServerConfig::from_rustls(config),
+            factory_fn(|_| Box::new(Echo(None))),
+        ))
     })
 }
 
@@ -206,13 +150,13 @@ fn tokio_server(tls: &Tls) -> Result<Server, String> {
         Ok(())
     });
     let port = rx.recv().map_err(|e| e.to_string())??;
-    Ok(Server {
+    Ok(Server::new(
         port,
-        stop: Box::new(move || {
+        Box::new(move || {
             let _ = stop_tx.send(());
         }),
         thread,
-    })
+    ))
 }
 
 const LISTENER: Token = Token(usize::MAX - 1);
@@ -381,14 +325,14 @@ fn raw_server(tls: &Tls) -> Result<Server, String> {
         Ok(())
     });
     let (port, waker, stop) = rx.recv().map_err(|e| e.to_string())??;
-    Ok(Server {
+    Ok(Server::new(
         port,
-        stop: Box::new(move || {
+        Box::new(move || {
             stop.store(true, Ordering::Release);
             let _ = waker.wake();
         }),
         thread,
-    })
+    ))
 }
 
 /// What the load client measures.
